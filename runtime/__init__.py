@@ -1,0 +1,50 @@
+"""edgekit.runtime: run edgekit exports on a device with numpy and one backend.
+
+>>> from edgekit.runtime import load
+>>> model = load("model.tflite")
+>>> model.predict({"weight": [3504.0], "horsepower": [130.0], ...}).to_records()
+
+Imports nothing heavy: numpy, the standard library and, when a model is loaded, its
+backend (ai-edge-litert, tflite-runtime or onnxruntime).
+"""
+
+from edgekit.runtime.errors import (
+    ConfigError,
+    ConversionError,
+    DataError,
+    EdgekitError,
+    InferenceError,
+    IntegrityError,
+    MissingDependencyError,
+    ModelLoadError,
+    ParityError,
+    SchemaError,
+)
+from edgekit.runtime.loader import detect_format, load, read_manifest
+from edgekit.runtime.manifest import Manifest
+from edgekit.runtime.model import Model, Prediction, SaturationWarning
+from edgekit.runtime.preprocessing import TabularPreprocessing
+from edgekit.runtime.schema import Feature, Schema
+
+__all__ = [
+    "load",
+    "read_manifest",
+    "detect_format",
+    "Model",
+    "Prediction",
+    "Manifest",
+    "Schema",
+    "Feature",
+    "TabularPreprocessing",
+    "SaturationWarning",
+    "EdgekitError",
+    "ConfigError",
+    "DataError",
+    "SchemaError",
+    "MissingDependencyError",
+    "ModelLoadError",
+    "IntegrityError",
+    "ConversionError",
+    "ParityError",
+    "InferenceError",
+]

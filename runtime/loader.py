@@ -1,0 +1,161 @@
+"""``load``: verify a model file, read its manifest, open a backend."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from edgekit.runtime import backends
+from edgekit.runtime.errors import IntegrityError, MissingDependencyError, ModelLoadError
+from edgekit.runtime.manifest import METADATA_KEY, SIDECAR_NAME, Manifest
+from edgekit.runtime.model import Model
+from edgekit.runtime.onnx_file import check_external_data, inspect_onnx
+from edgekit.runtime.tflite_file import FILE_IDENTIFIER, inspect_tflite
+
+MAX_MODEL_BYTES = 2 << 30
+_ORT_IDENTIFIER = b"ORTM"
+
+
+def detect_format(head: bytes, path: Path) -> str:
+    """'tflite', 'ort' or 'onnx' from the file's first bytes, the extension as a tie-break."""
+    if head[4:8] == FILE_IDENTIFIER:
+        return "tflite"
+    if head[4:8] == _ORT_IDENTIFIER:
+        return "ort"
+    # An ONNX ModelProto starts with field 1 (ir_version, varint): tag byte 0x08.
+    if head[:1] == b"\x08":
+        return "onnx"
+    suffix = path.suffix.lower().lstrip(".")
+    hint = f" despite its .{suffix} extension" if suffix in ("tflite", "onnx", "ort") else ""
+    raise ModelLoadError(
+        f"{path.name}: not a TFLite, ONNX or ORT model{hint}",
+        hint="edgekit runs .tflite and .onnx files made by 'edgekit convert'",
+    )
+
+
+def read_manifest(path: str | os.PathLike) -> Manifest:
+    """The manifest of a model file (embedded, completed by the sidecar), without a backend."""
+    path = Path(path)
+    content = _read(path)
+    fmt = detect_format(content[:8], path)
+    embedded, _ = _embedded(content, fmt, path)
+    return _merge(embedded, _sidecar(path), path)
+
+
+def load(
+    path: str | os.PathLike,
+    *,
+    threads: int | None = None,
+    backend: str | None = None,
+    verify: bool = True,
+    log: str | os.PathLike | None = None,
+) -> Model:
+    """Load a .tflite/.onnx/.ort export for prediction.
+
+    The file's structure is checked before native code sees it; with ``verify`` (the
+    default) its sha256 must match the sidecar manifest when one is present. ``threads``
+    sets the backend's thread count; ``backend`` forces one (see
+    ``edgekit.runtime.backends``). ``log`` names a SQLite prediction log.
+    """
+    path = Path(path)
+    content = _read(path)
+    fmt = detect_format(content[:8], path)
+    embedded, onnx_info = _embedded(content, fmt, path)
+    sidecar = _sidecar(path)
+    manifest = _merge(embedded, sidecar, path)
+    if verify and manifest.sha256:
+        digest = hashlib.sha256(content).hexdigest()
+        if digest != manifest.sha256:
+            raise IntegrityError(
+                f"{path.name}: sha256 {digest[:12]}… does not match its manifest ({manifest.sha256[:12]}…); the file is corrupted or was changed",
+                hint="copy the export again, or pass verify=False / --no-verify to run it anyway",
+            )
+    engine = _open_backend(fmt, content, path, manifest, threads, backend, onnx_info)
+    logger = None
+    if log is not None:
+        from edgekit.runtime.prediction_log import PredictionLog
+
+        logger = PredictionLog(log, model_id=manifest.sha256 or hashlib.sha256(content).hexdigest(), schema=manifest.schema)
+    return Model(path, manifest, engine, logger=logger)
+
+
+def _read(path: Path) -> bytes:
+    if not path.exists():
+        raise ModelLoadError(f"{path}: no such model file")
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: not a file")
+    size = path.stat().st_size
+    if size > MAX_MODEL_BYTES:
+        raise ModelLoadError(f"{path.name}: {size} bytes is larger than the {MAX_MODEL_BYTES >> 30} GiB limit")
+    if size == 0:
+        raise ModelLoadError(f"{path.name}: empty file")
+    return path.read_bytes()
+
+
+def _embedded(content: bytes, fmt: str, path: Path) -> tuple[Manifest | None, Any]:
+    if fmt == "tflite":
+        info = inspect_tflite(content, path.name)
+        blob = info.metadata.get(METADATA_KEY)
+        return (Manifest.from_json(blob) if blob else None), None
+    if fmt == "onnx":
+        info = inspect_onnx(content, path.name)
+        check_external_data(info, path)
+        blob = info.metadata.get(METADATA_KEY)
+        return (Manifest.from_json(blob) if blob else None), info
+    return None, None  # .ort flatbuffers: the sidecar carries the manifest
+
+
+def _sidecar(path: Path) -> Manifest | None:
+    for candidate in (path.with_name(path.name + ".manifest.json"), path.with_name(SIDECAR_NAME)):
+        if candidate.is_file():
+            manifest = Manifest.from_json(candidate.read_bytes())
+            if manifest.file in (None, path.name) or candidate.name != SIDECAR_NAME:
+                return manifest
+    return None
+
+
+def _merge(embedded: Manifest | None, sidecar: Manifest | None, path: Path) -> Manifest:
+    if embedded is None and sidecar is None:
+        raise ModelLoadError(
+            f"{path.name}: no edgekit manifest inside the file or beside it",
+            hint="export the model with 'edgekit convert', which embeds the feature schema",
+        )
+    if embedded is None:
+        return sidecar  # type: ignore[return-value]
+    if sidecar is None:
+        return embedded
+    return embedded.with_file_facts(
+        file=sidecar.file, sha256=sidecar.sha256, size_bytes=sidecar.size_bytes, parity=sidecar.parity
+    )
+
+
+def _open_backend(fmt, content, path, manifest, threads, backend, onnx_info):
+    missing: list[MissingDependencyError] = []
+    for name, factory in backends.resolve(fmt, backend):
+        try:
+            opener = factory()
+            if fmt == "tflite":
+                engine = opener(content, threads=threads, name=path.name)
+            else:
+                # External data must be resolved next to the file; otherwise use the
+                # bytes already verified, so the file cannot change in between.
+                source = path if onnx_info is None or onnx_info.external_locations else content
+                engine = opener(source, threads=threads, name=path.name, outputs=manifest.outputs)
+        except MissingDependencyError as exc:
+            missing.append(exc)
+            continue
+        _check_io(engine, manifest, path)
+        return engine
+    raise missing[0]
+
+
+def _check_io(engine, manifest: Manifest, path: Path) -> None:
+    expected = manifest.input_names
+    if manifest.format == "onnx" and list(engine.input_names) != expected:
+        raise ModelLoadError(f"{path.name}: model inputs {engine.input_names} do not match its manifest {expected}")
+    if manifest.format == "tflite":
+        width = manifest.preprocessing.n_outputs if manifest.preprocessing else len(manifest.schema)
+        if engine.input_width != width:
+            raise ModelLoadError(f"{path.name}: model input width {engine.input_width} does not match its manifest ({width})")

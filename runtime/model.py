@@ -1,0 +1,191 @@
+"""A loaded export: validated ``predict`` for people, thin ``predict_array`` for hot loops."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgekit.runtime.backends import Backend
+from edgekit.runtime.errors import SchemaError
+from edgekit.runtime.inputs import to_column_feeds, to_columns, to_matrix
+from edgekit.runtime.manifest import Manifest
+from edgekit.runtime.schema import Schema
+
+
+class SaturationWarning(RuntimeWarning):
+    """Inputs outside an int8 model's calibration range: its outputs saturate."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predictions for a batch: ``values`` are numbers (regression) or labels (classification)."""
+
+    task: str
+    values: np.ndarray
+    probabilities: np.ndarray | None = None
+    labels: tuple[Any, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One JSON-friendly dict per row."""
+        if self.task == "regression":
+            return [{"prediction": float(v)} for v in self.values]
+        records = []
+        for i, label in enumerate(self.values.tolist()):
+            record: dict[str, Any] = {"label": label}
+            if self.probabilities is not None and self.labels is not None:
+                record["probabilities"] = {str(k): float(p) for k, p in zip(self.labels, self.probabilities[i])}
+            records.append(record)
+        return records
+
+
+class Model:
+    """An exported model with its manifest; not thread-safe (one interpreter state)."""
+
+    def __init__(self, path: Path, manifest: Manifest, backend: Backend, *, logger: Any = None):
+        self.path = path
+        self.manifest = manifest
+        self.backend = backend
+        self.logger = logger
+        self._n_features = len(manifest.schema)
+        self._prep = manifest.preprocessing.apply if manifest.preprocessing else None
+        self._run_array = self._array_runner()
+        self._ranges = _calibration_ranges(manifest)
+
+    # -- descriptive -------------------------------------------------------------------
+    @property
+    def schema(self) -> Schema:
+        return self.manifest.schema
+
+    @property
+    def labels(self) -> tuple[Any, ...] | None:
+        return self.manifest.labels
+
+    @property
+    def task(self) -> str:
+        return self.manifest.task
+
+    @property
+    def format(self) -> str:
+        return self.manifest.format
+
+    def __repr__(self) -> str:
+        m = self.manifest
+        return f"Model({self.path.name!r}, {m.format}/{m.quantization}, {m.task}, backend={self.backend.name})"
+
+    # -- prediction ----------------------------------------------------------------------
+    def predict(self, rows: Any) -> Prediction:
+        """Validate rows (dict of columns, list of row dicts, 2-D array), predict, decode."""
+        columns = to_columns(rows, self.schema)
+        if self.manifest.input_layout == "matrix":
+            x = to_matrix(columns, self.schema)
+            self._warn_if_saturating(x)
+            outputs = self._run_matrix(x)
+        else:
+            outputs = self.backend.run(to_column_feeds(columns, self.schema))
+        prediction = self._decode(outputs)
+        if self.logger is not None:
+            self.logger.log(columns, prediction)
+        return prediction
+
+    def predict_array(self, x: np.ndarray) -> np.ndarray:
+        """Hot path: float32 ``[n, n_features]`` in schema order -> regression values ``[n]``
+        or class probabilities ``[n, k]``. Only dtype and shape are checked."""
+        if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != self._n_features:
+            raise SchemaError(
+                f"predict_array takes float32 [n, {self._n_features}]; got {x.dtype} {getattr(x, 'shape', None)}"
+            )
+        return self._run_array(x)
+
+    # -- internals -----------------------------------------------------------------------
+    def _run_matrix(self, x: np.ndarray) -> list[np.ndarray]:
+        return self.backend.run([self._prep(x) if self._prep else x])
+
+    def _array_runner(self) -> Callable[[np.ndarray], np.ndarray]:
+        run = self.backend.run
+        role = "prediction" if self.task == "regression" else "probabilities"
+        out = self.manifest.outputs.index(role) if role in self.manifest.outputs else 0
+        regression = self.task == "regression"
+        if self.manifest.input_layout == "columns":
+            if not self.schema.all_numeric:
+                def refuse(x: np.ndarray) -> np.ndarray:
+                    raise SchemaError("predict_array needs an all-numeric model; this one has string features")
+                return refuse
+            width = self._n_features
+
+            def run_columns(x: np.ndarray) -> np.ndarray:
+                y = run([x[:, i : i + 1] for i in range(width)])[out]
+                return y.reshape(-1) if regression else y
+            return run_columns
+        prep = self._prep
+        if prep is not None:
+            def run_prepared(x: np.ndarray) -> np.ndarray:
+                y = run([prep(x)])[out]
+                return y.reshape(-1) if regression else y
+            return run_prepared
+
+        def run_plain(x: np.ndarray) -> np.ndarray:
+            y = run([x])[out]
+            return y.reshape(-1) if regression else y
+        return run_plain
+
+    def _decode(self, outputs: list[np.ndarray]) -> Prediction:
+        roles = dict(zip(self.manifest.outputs, outputs))
+        if self.task == "regression":
+            return Prediction("regression", np.asarray(roles["prediction"], dtype=np.float64).reshape(-1))
+        labels = self.labels or ()
+        probabilities = roles.get("probabilities")
+        if probabilities is not None:
+            probabilities = np.asarray(probabilities, dtype=np.float64)
+        if "label" in roles:
+            index = np.asarray(roles["label"]).reshape(-1).astype(np.int64)
+        else:
+            index = np.argmax(probabilities, axis=1)
+        values = np.asarray([labels[i] for i in index], dtype=object)
+        return Prediction("classification", values, probabilities, tuple(labels))
+
+    def _warn_if_saturating(self, x: np.ndarray) -> None:
+        if self._ranges is None:
+            return
+        low, high, names = self._ranges
+        with np.errstate(invalid="ignore"):
+            outside = ((x < low) | (x > high)).any(axis=0)
+        if outside.any():
+            bad = [names[i] for i in np.flatnonzero(outside)]
+            warnings.warn(
+                f"feature(s) {bad} lie far outside the int8 calibration range; outputs may saturate",
+                SaturationWarning,
+                stacklevel=3,
+            )
+
+    def close(self) -> None:
+        if self.logger is not None:
+            self.logger.close()
+
+    def __enter__(self) -> "Model":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _calibration_ranges(manifest: Manifest):
+    """(low, high, names) for int8 models, widened by the range's width: 'far' outside."""
+    ranges = manifest.quant.get("input_range") if manifest.quantization == "int8" else None
+    if not ranges or manifest.input_layout != "matrix":
+        return None
+    names = manifest.schema.names
+    low = np.full(len(names), -np.inf, dtype=np.float32)
+    high = np.full(len(names), np.inf, dtype=np.float32)
+    for i, name in enumerate(names):
+        if name in ranges and not manifest.schema[name].is_string:
+            lo, hi = ranges[name]
+            span = max(hi - lo, 1e-6)
+            low[i], high[i] = lo - span, hi + span
+    return low, high, names

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,6 +28,7 @@ class Prediction:
     values: np.ndarray
     probabilities: np.ndarray | None = None
     labels: tuple[Any, ...] | None = None
+    request_ids: tuple[str, ...] | None = None  # set when the prediction was logged
 
     def __len__(self) -> int:
         return len(self.values)
@@ -80,8 +81,11 @@ class Model:
         return f"Model({self.path.name!r}, {m.format}/{m.quantization}, {m.task}, backend={self.backend.name})"
 
     # -- prediction ----------------------------------------------------------------------
-    def predict(self, rows: Any) -> Prediction:
-        """Validate rows (dict of columns, list of row dicts, 2-D array), predict, decode."""
+    def predict(self, rows: Any, *, request_ids: list[str] | None = None) -> Prediction:
+        """Validate rows (dict of columns, list of row dicts, 2-D array), predict, decode.
+
+        With a prediction log attached, each row is logged under ``request_ids`` (generated
+        when not given) and the ids are returned on the prediction."""
         columns = to_columns(rows, self.schema)
         if self.manifest.input_layout == "matrix":
             x = to_matrix(columns, self.schema)
@@ -91,7 +95,8 @@ class Model:
             outputs = self.backend.run(to_column_feeds(columns, self.schema))
         prediction = self._decode(outputs)
         if self.logger is not None:
-            self.logger.log(columns, prediction)
+            ids = self.logger.log(columns, prediction, request_ids)
+            prediction = replace(prediction, request_ids=tuple(ids))
         return prediction
 
     def predict_array(self, x: np.ndarray) -> np.ndarray:

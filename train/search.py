@@ -162,6 +162,8 @@ def run_search(
         on_start(len(jobs))
     keys = [key for key, _ in jobs]
     runner = Parallel(n_jobs=n_jobs, return_as="generator")
+    # loky warns when it recycles a worker that held TensorFlow; the results are unaffected.
+    warnings.filterwarnings("ignore", message="A worker stopped while some jobs", category=UserWarning)
     for (name, t), (score, seconds, error) in zip(keys, runner(job for _, job in jobs)):
         trial = trials[name][t]
         trial.fit_seconds.append(seconds)

@@ -1,0 +1,1 @@
+"""The ``edgekit`` command line; each subcommand lives in its own module, imported lazily."""

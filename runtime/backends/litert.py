@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from edgekit.runtime.errors import InferenceError, MissingDependencyError, ModelLoadError
+from edgekit.runtime.native_stderr import filtered_stderr
 
 
 def _interpreter_class(module: str, package: str):
@@ -52,8 +53,9 @@ class LiteRTBackend:
     def __init__(self, interpreter_class, content: bytes, threads: int | None, name: str, library: str):
         self.name = library
         try:
-            self._interp = interpreter_class(model_content=content, num_threads=threads)
-            self._interp.allocate_tensors()
+            with filtered_stderr():
+                self._interp = interpreter_class(model_content=content, num_threads=threads)
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"{name}: the TFLite interpreter refused the model: {exc}") from exc
         inputs = self._interp.get_input_details()
@@ -88,7 +90,8 @@ class LiteRTBackend:
     def _resize(self, batch: int) -> None:
         try:
             self._interp.resize_tensor_input(self._in_index, [batch, self._in_width], strict=False)
-            self._interp.allocate_tensors()
+            with filtered_stderr():
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise InferenceError(f"cannot resize the model input to batch {batch}: {exc}") from exc
         self._read_details()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Mapping
 
 from edgekit.runtime.errors import SchemaError
@@ -47,9 +47,14 @@ class Feature:
         return self.dtype == "string"
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """Compact: unset ranges/categories and the default ``nullable`` are left out."""
+        data: dict[str, Any] = {"name": self.name, "kind": self.kind, "dtype": self.dtype}
+        if self.min is not None:
+            data["min"], data["max"] = self.min, self.max
         if self.categories is not None:
             data["categories"] = list(self.categories)
+        if not self.nullable:
+            data["nullable"] = False
         return data
 
     @classmethod

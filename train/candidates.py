@@ -22,8 +22,8 @@ class Candidate:
     title: str
     framework: str  # "sklearn" or "keras"
     build: Callable[[str, Schema, int, str], Any]  # (task, schema, seed, impute) -> estimator
-    grid: Callable[[str, bool], dict[str, list]]  # (task, quick) -> param grid
-    distributions: Callable[[str], dict[str, Any]]  # task -> random-search distributions
+    grid: Callable[[str, bool, int], dict[str, list]]  # (task, quick, n_features) -> param grid
+    distributions: Callable[[str, int], dict[str, Any]]  # (task, n_features) -> random-search distributions
 
 
 def _pipeline(schema: Schema, model, *, scale: bool, impute: str):
@@ -92,23 +92,31 @@ def _randint(low: int, high: int):
     return randint(low, high)
 
 
+def _widths(n_features: int) -> list[tuple[int, ...]]:
+    """Hidden layers sized to the input: small tables get 64-wide layers, wide inputs
+    (e.g. 64 pixels) wider ones, so the weights, not the fixed file overhead, dominate."""
+    if n_features <= 16:
+        return [(64, 64), (32, 32)]
+    return [(256, 128), (128, 64)]
+
+
 CANDIDATES: dict[str, Candidate] = {
     c.name: c
     for c in (
         Candidate(
             "linear", "Linear (ridge / logistic)", "sklearn", _linear,
-            lambda task, quick: {"model__alpha": [0.1, 1.0, 10.0]} if task == "regression" else {"model__C": [0.1, 1.0, 10.0]},
-            lambda task: {"model__alpha": _uniform_log(1e-3, 1e2)} if task == "regression" else {"model__C": _uniform_log(1e-3, 1e2)},
+            lambda task, quick, n_features: {"model__alpha": [0.1, 1.0, 10.0]} if task == "regression" else {"model__C": [0.1, 1.0, 10.0]},
+            lambda task, n_features: {"model__alpha": _uniform_log(1e-3, 1e2)} if task == "regression" else {"model__C": _uniform_log(1e-3, 1e2)},
         ),
         Candidate(
             "svm", "Support vector machine", "sklearn", _svm,
-            lambda task, quick: (
+            lambda task, quick, n_features: (
                 {"model__C": [10.0, 30.0] if quick else [1.0, 10.0, 30.0, 100.0], "model__epsilon": [0.5] if quick else [0.1, 0.5, 1.0],
                  "model__gamma": ["scale", 0.1] if quick else ["scale", 0.05, 0.1]}
                 if task == "regression"
                 else {"model__estimator__C": [1.0, 10.0] if quick else [0.1, 1.0, 10.0, 100.0], "model__estimator__gamma": ["scale"] if quick else ["scale", 0.01, 0.1]}
             ),
-            lambda task: (
+            lambda task, n_features: (
                 {"model__C": _uniform_log(0.1, 300), "model__epsilon": _uniform_log(0.01, 2.0), "model__gamma": _uniform_log(1e-3, 1.0)}
                 if task == "regression"
                 else {"model__estimator__C": _uniform_log(0.01, 300), "model__estimator__gamma": _uniform_log(1e-4, 1.0)}
@@ -116,40 +124,40 @@ CANDIDATES: dict[str, Candidate] = {
         ),
         Candidate(
             "rf", "Random forest", "sklearn", _forest,
-            lambda task, quick: (
+            lambda task, quick, n_features: (
                 {"model__n_estimators": [100], "model__max_features": [0.33, 1.0] if task == "regression" else ["sqrt"], "model__min_samples_leaf": [1]}
                 if quick
                 else {"model__n_estimators": [300], "model__max_features": [0.33, 0.5, 1.0] if task == "regression" else ["sqrt", 0.5],
                       "model__min_samples_leaf": [1, 3]}
             ),
-            lambda task: {"model__n_estimators": _randint(100, 400), "model__max_features": [0.33, 0.5, 1.0, "sqrt"],
+            lambda task, n_features: {"model__n_estimators": _randint(100, 400), "model__max_features": [0.33, 0.5, 1.0, "sqrt"],
                           "model__min_samples_leaf": _randint(1, 6), "model__max_depth": [None, 8, 16]},
         ),
         Candidate(
             "gb", "Gradient boosting", "sklearn", _boosting,
-            lambda task, quick: (
+            lambda task, quick, n_features: (
                 {"model__n_estimators": [200], "model__learning_rate": [0.05], "model__max_depth": [2, 3]}
                 if quick
                 else {"model__n_estimators": [200, 500], "model__learning_rate": [0.05, 0.1], "model__max_depth": [2, 3]}
             ),
-            lambda task: {"model__n_estimators": _randint(100, 600), "model__learning_rate": _uniform_log(0.01, 0.3),
+            lambda task, n_features: {"model__n_estimators": _randint(100, 600), "model__learning_rate": _uniform_log(0.01, 0.3),
                           "model__max_depth": _randint(2, 5), "model__subsample": [0.8, 1.0]},
         ),
         Candidate(
             "hgb", "Histogram gradient boosting", "sklearn", _hist_boosting,
-            lambda task, quick: {"model__max_iter": [200], "model__learning_rate": [0.05, 0.1], "model__max_leaf_nodes": [7, 15] if not quick else [15]},
-            lambda task: {"model__max_iter": _randint(100, 500), "model__learning_rate": _uniform_log(0.01, 0.3),
+            lambda task, quick, n_features: {"model__max_iter": [200], "model__learning_rate": [0.05, 0.1], "model__max_leaf_nodes": [7, 15] if not quick else [15]},
+            lambda task, n_features: {"model__max_iter": _randint(100, 500), "model__learning_rate": _uniform_log(0.01, 0.3),
                           "model__max_leaf_nodes": _randint(7, 63)},
         ),
         Candidate(
             "nn", "Neural network (Keras MLP)", "keras", _network,
-            lambda task, quick: (
-                {"hidden": [(64, 64)], "learning_rate": [0.003], "epochs": [150], "patience": [15]}
+            lambda task, quick, n_features: (
+                {"hidden": [_widths(n_features)[0]], "learning_rate": [0.003], "epochs": [150], "patience": [15]}
                 if quick
-                else {"hidden": [(64, 64), (32, 32)], "learning_rate": [0.001, 0.003]}
+                else {"hidden": _widths(n_features), "learning_rate": [0.001, 0.003]}
             ),
-            lambda task: {"hidden": [(32,), (64,), (32, 32), (64, 64), (128, 64)], "learning_rate": _uniform_log(3e-4, 1e-2),
-                          "dropout": [0.0, 0.1]},
+            lambda task, n_features: {"hidden": _widths(n_features) + [(32,), (64,), (128, 64)],
+                                      "learning_rate": _uniform_log(3e-4, 1e-2), "dropout": [0.0, 0.1]},
         ),
     )
 }

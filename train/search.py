@@ -79,7 +79,7 @@ def jsonable(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def parameter_sets(candidate: Candidate, task: str, strategy: str, n_iter: int, seed: int, quick: bool,
-                   override: dict[str, list] | None) -> list[dict[str, Any]]:
+                   override: dict[str, list] | None, n_features: int) -> list[dict[str, Any]]:
     from sklearn.model_selection import ParameterGrid, ParameterSampler
 
     if strategy not in STRATEGIES:
@@ -87,9 +87,9 @@ def parameter_sets(candidate: Candidate, task: str, strategy: str, n_iter: int, 
     if override is not None:
         space = override
     elif strategy == "grid":
-        space = candidate.grid(task, quick)
+        space = candidate.grid(task, quick, n_features)
     else:
-        space = candidate.distributions(task)
+        space = candidate.distributions(task, n_features)
     if strategy == "grid" or all(isinstance(v, list) for v in space.values()):
         grid = list(ParameterGrid(space))
         if strategy == "random" and len(grid) > n_iter:
@@ -153,7 +153,7 @@ def run_search(
     jobs, trials = [], {}
     for candidate in candidates:
         estimator = candidate.build(task, schema, seed, impute)
-        sets = parameter_sets(candidate, task, strategy, n_iter, seed, quick, (overrides or {}).get(candidate.name))
+        sets = parameter_sets(candidate, task, strategy, n_iter, seed, quick, (overrides or {}).get(candidate.name), len(schema))
         trials[candidate.name] = [Trial(p) for p in sets]
         for t, params in enumerate(sets):
             for train_idx, test_idx in folds:

@@ -1,0 +1,178 @@
+"""``run_bench``: every export on-device against the source model behind a REST server."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import edgekit
+from edgekit.benchmarks.cloud import CloudSettings, measure_cloud, running_server
+from edgekit.benchmarks.edge import EdgeSettings, first_row, measure_export
+from edgekit.benchmarks.profiles import get_device, get_networks, netem_available
+from edgekit.console import progress
+from edgekit.runtime.errors import ConfigError, ModelLoadError
+from edgekit.runtime.manifest import SIDECAR_NAME, Manifest
+
+SCHEMA_VERSION = 1
+QUICK_EDGE = EdgeSettings(runs=300, warmup=30, throughput_seconds=0.15)
+QUICK_CLOUD = CloudSettings(requests=200, warmup=20, seconds=1.5)
+
+
+@dataclass
+class BenchOptions:
+    exports: Path | None = None
+    profile: str = "desktop"
+    networks: tuple[str, ...] = ("loopback", "wifi", "4g", "3g")
+    runs: int | None = None
+    quick: bool = False
+    url: str | None = None
+    model_name: str = "model"
+    cloud: bool = True
+    compare_batching: bool = True
+    edge: EdgeSettings = field(default_factory=EdgeSettings)
+    cloud_settings: CloudSettings = field(default_factory=CloudSettings)
+
+    def resolved(self) -> "BenchOptions":
+        edge = QUICK_EDGE if self.quick else self.edge
+        cloud = QUICK_CLOUD if self.quick else self.cloud_settings
+        if self.runs is not None:
+            if self.runs < 1:
+                raise ConfigError("--runs must be at least 1")
+            edge = replace(edge, runs=self.runs)
+            cloud = replace(cloud, requests=self.runs)
+        return replace(self, edge=edge, cloud_settings=cloud)
+
+
+def find_exports(folder: Path) -> list[tuple[str, Path, Manifest]]:
+    """Passing exports under ``folder`` (rejected ones live under rejected/ and are skipped)."""
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: no exports folder", hint="run 'edgekit convert BUNDLE' first or pass --exports")
+    found = []
+    for sidecar in sorted(folder.glob(f"*/{SIDECAR_NAME}")):
+        manifest = Manifest.from_json(sidecar.read_bytes())
+        if manifest.file and (sidecar.parent / manifest.file).is_file():
+            found.append((sidecar.parent.name, sidecar.parent / manifest.file, manifest))
+    if not found:
+        raise ConfigError(f"{folder}: no exports that passed the parity gate")
+    return found
+
+
+def run_bench(bundle: str | os.PathLike, options: BenchOptions | None = None, *, show_progress: bool | None = None) -> dict[str, Any]:
+    options = (options or BenchOptions()).resolved()
+    bundle = Path(bundle)
+    card_path = bundle / "model_card.json"
+    if not card_path.is_file():
+        raise ModelLoadError(f"{bundle}: not an edgekit bundle (no model_card.json)")
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    device = get_device(options.profile)
+    networks = get_networks(options.networks)
+    exports = find_exports(options.exports or bundle / "exports")
+    test_csv = bundle / "data" / "test.csv"
+    features = [f["name"] for f in card["schema"]["features"]]
+
+    edge_results = []
+    with progress("on-device", total=len(exports), show=show_progress) as bar:
+        for name, path, manifest in exports:
+            bar.advance(0, description=f"on-device: {name} (fresh process)")
+            measured = measure_export(path, test_csv, features, device, options.edge)
+            edge_results.append({
+                "name": name, "kind": "edge", "format": manifest.format, "quantization": manifest.quantization,
+                "path": str(path), "size_bytes": path.stat().st_size,
+                "parity": manifest.parity, "source_family": manifest.source.get("family"), **measured,
+            })
+            bar.advance()
+
+    cloud_result = None
+    if options.cloud:
+        cloud_result = _cloud(bundle, card, test_csv, features, options, show_progress)
+
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "edgekit_version": edgekit.__version__,
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+                    "processor": platform.processor() or platform.machine()},
+        "bundle": {"path": str(bundle), "name": bundle.name, "task": card["task"], "target": card["target"],
+                   "family": card["winner"]["name"], "framework": card["winner"]["framework"],
+                   "metric": card["metric"]["name"], "test_metric": card["test_metrics"].get(card["metric"]["name"])},
+        "settings": {"quick": options.quick, "edge": options.edge.__dict__, "cloud": options.cloud_settings.__dict__},
+        "profile": device.to_dict(),
+        "networks": [{**n.to_dict(), "method": "measured" if n.bandwidth_mbps is None else "modelled"} for n in networks],
+        "netem_available": netem_available(),
+        "units": {"latency": "ms", "throughput": "rows/s", "size": "bytes", "memory": "MB (peak RSS)"},
+        "edge": edge_results,
+        "cloud": cloud_result,
+    }
+    report["comparison"] = compare(report, networks)
+    return report
+
+
+def _cloud(bundle: Path, card: dict, test_csv: Path, features: list[str], options: BenchOptions, show_progress) -> dict[str, Any]:
+    from edgekit.runtime.io import CsvChunks
+    from edgekit.runtime.schema import Schema
+
+    schema = Schema.from_dict(card["schema"])
+    chunks = CsvChunks(test_csv, size=1 << 30)
+    header, rows = chunks.header, next(iter(chunks))
+    records = [{name: (r[header.index(name)] or None) for name in features} for r in rows]
+    settings = options.cloud_settings
+    steps = 2 if options.url is None and options.compare_batching else 1
+    with progress("cloud REST baseline", total=steps, show=show_progress) as bar:
+        if options.url:
+            result = measure_cloud(options.url, options.model_name, records, schema, settings)
+            result["url"] = options.url
+        else:
+            bar.advance(0, description="cloud: edgekit serve (micro-batching on)")
+            with running_server(bundle, name=options.model_name, timeout_s=settings.startup_timeout_s) as url:
+                result = measure_cloud(url, options.model_name, records, schema, settings)
+            result["url"] = "edgekit serve on 127.0.0.1 (started by the benchmark)"
+            bar.advance()
+            if options.compare_batching:
+                bar.advance(0, description="cloud: edgekit serve (micro-batching off)")
+                top = max(settings.concurrency)
+                with running_server(bundle, name=options.model_name, batching=False, timeout_s=settings.startup_timeout_s) as url:
+                    off = measure_cloud(url, options.model_name, records, schema, replace(settings, requests=1, warmup=5), levels=(top,))
+                on = next(t for t in result["throughput"] if t["concurrency"] == top)
+                result["batching"] = {
+                    "concurrency": top,
+                    "rows_per_s_on": on["rows_per_s"],
+                    "rows_per_s_off": off["throughput"][0]["rows_per_s"],
+                    "ratio": on["rows_per_s"] / max(off["throughput"][0]["rows_per_s"], 1e-9),
+                }
+                bar.advance()
+    result.update(kind="cloud", name="cloud", framework=card["winner"]["framework"], family=card["winner"]["name"])
+    return result
+
+
+def compare(report: dict[str, Any], networks) -> dict[str, Any]:
+    """Recommended variant (fastest p50 among passing exports) and edge vs cloud per network."""
+    edge = report["edge"]
+    best = min(edge, key=lambda r: r["latency_ms"]["p50"])
+    cloud = report["cloud"]
+    out: dict[str, Any] = {"recommended": best["name"], "recommended_p50_ms": best["latency_ms"]["p50"],
+                           "rule": "fastest p50 latency (validated predict, batch 1) among exports that passed the parity gate"}
+    if cloud is None:
+        return out
+    same_model = [r for r in edge if r.get("source_family") == report["bundle"]["family"]]
+    out["per_network"] = []
+    for network in networks:
+        added = network.added_ms(cloud["request_bytes"], cloud["response_bytes"])
+        cloud_p50 = cloud["latency_ms"]["p50"] + added
+        out["per_network"].append({
+            "network": network.name,
+            "method": "measured" if network.bandwidth_mbps is None else "modelled",
+            "cloud_p50_ms": cloud_p50,
+            "edge_p50_ms": best["latency_ms"]["p50"],
+            "speedup": cloud_p50 / best["latency_ms"]["p50"],
+        })
+    if same_model:
+        fp32 = next((r for r in same_model if r["quantization"] == "fp32"), same_model[0])
+        out["same_model"] = {"edge": fp32["name"], "edge_p50_ms": fp32["latency_ms"]["p50"],
+                             "cloud_p50_ms": cloud["latency_ms"]["p50"],
+                             "ratio": cloud["latency_ms"]["p50"] / fp32["latency_ms"]["p50"]}
+    return out

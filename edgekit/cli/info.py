@@ -1,0 +1,75 @@
+"""``edgekit info``: what an export, an exports folder or a bundle is."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from edgekit.cli.options import print_table
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the full manifest / model card as JSON.")
+def info(path: Path, as_json: bool):
+    """Print the manifest of an export (.tflite/.onnx) or the model card of a bundle."""
+    from edgekit.runtime.errors import ModelLoadError
+
+    if path.is_dir() and (path / "model_card.json").is_file():
+        _bundle(path, as_json)
+    elif path.is_dir() and (path / "conversion.json").is_file():
+        _exports(path, as_json)
+    elif path.is_file():
+        _export(path, as_json)
+    elif not path.exists():
+        raise ModelLoadError(f"{path}: no such file or folder")
+    else:
+        raise ModelLoadError(f"{path}: neither an export file, an exports folder nor a bundle")
+
+
+def _export(path: Path, as_json: bool) -> None:
+    from edgekit.runtime import read_manifest
+
+    manifest = read_manifest(path)
+    if as_json:
+        click.echo(json.dumps(manifest.to_dict(), indent=2, default=str))
+        return
+    m = manifest
+    click.echo(f"{path.name}: {m.format} / {m.quantization}, {m.task} of {m.target!r}, "
+               f"source {m.source.get('framework')} {m.source.get('family')}, edgekit {m.edgekit_version}")
+    if m.sha256:
+        click.echo(f"sha256 {m.sha256}  size {m.size_bytes} bytes")
+    if m.parity:
+        p = m.parity
+        click.echo(f"parity: {p['metric']} {p['source_metric']:.4g} → {p['export_metric']:.4g}, "
+                   f"max abs error {p['max_abs_error']:.3g} ({'passed' if p['passed'] else 'REJECTED'})")
+    if m.preprocessing is not None:
+        click.echo("note: preprocessing runs in the edgekit runtime (int8 input/output export)")
+    print_table("Inputs", ["feature", "kind", "dtype", "range / categories"],
+                [(f.name, f.kind, f.dtype, list(f.categories) if f.categories else f"[{f.min}, {f.max}]") for f in m.schema])
+    if m.labels:
+        click.echo(f"labels: {list(m.labels)}")
+
+
+def _exports(path: Path, as_json: bool) -> None:
+    data = json.loads((path / "conversion.json").read_text(encoding="utf-8"))
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo((path / "conversion.md").read_text(encoding="utf-8"))
+
+
+def _bundle(path: Path, as_json: bool) -> None:
+    card = json.loads((path / "model_card.json").read_text(encoding="utf-8"))
+    if as_json:
+        click.echo(json.dumps(card, indent=2))
+        return
+    winner = card["winner"]
+    click.echo(f"{path.name}: {card['task']} of {card['target']!r}, winner {winner['name']} ({winner['title']}), "
+               f"data {card['data']['name']} ({card['data']['rows']} rows, sha256 {card['data']['sha256'][:12]}…)")
+    shown = {k: v for k, v in card["test_metrics"].items() if k != "confusion_matrix"}
+    print_table("Test metrics", list(shown), [list(shown.values())])
+    print_table("Leaderboard", ["rank", "model", f"CV {card['metric']['name']}", "± std"],
+                [(r.get("rank"), r["name"], r["cv_mean"], r["cv_std"]) for r in card["leaderboard"]])

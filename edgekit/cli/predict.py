@@ -1,0 +1,66 @@
+"""``edgekit predict``: the on-device command. Imports the runtime only (no TensorFlow,
+scikit-learn or pandas); CSV files stream through in chunks with constant memory."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from edgekit.cli.options import csv_list
+
+
+@click.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("input_csv", required=False, type=click.Path(path_type=Path))
+@click.option("--json", "json_rows", default=None, help="One row object, a list of them, or columns -> lists.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Predictions CSV (default: stdout).")
+@click.option("--batch-size", type=click.IntRange(1), default=4096, show_default=True, help="Rows per chunk in batch mode.")
+@click.option("--id-column", default=None, help="Input column copied to the output and used as request id in the log.")
+@click.option("--passthrough", default=None, help="Other input columns to copy to the output (not fed to the model).")
+@click.option("--delimiter", default=None, help="CSV delimiter (default: detected from the header).")
+@click.option("--threads", type=click.IntRange(1), default=None, help="Backend threads.")
+@click.option("--backend", default=None, help="Force a backend: ai-edge-litert, tflite-runtime, tf.lite, onnxruntime.")
+@click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the sidecar manifest.")
+@click.option("--log", "log_path", type=click.Path(path_type=Path), default=None, help="Append predictions to this SQLite log.")
+def predict(model, input_csv, json_rows, out, batch_size, id_column, passthrough, delimiter, threads, backend, no_verify, log_path):
+    """Predict with an exported MODEL (.tflite/.onnx): rows from INPUT_CSV (batch) or --json (real time)."""
+    from edgekit.runtime import load
+    from edgekit.runtime.errors import ConfigError
+
+    if (input_csv is None) == (json_rows is None):
+        raise ConfigError("give either an INPUT_CSV or --json rows", hint="edgekit predict model.tflite --json '{\"x\": 1}'")
+    with load(model, threads=threads, backend=backend, verify=not no_verify, log=log_path) as loaded:
+        if json_rows is not None:
+            click.echo(json.dumps(_predict_json(loaded, json_rows)))
+        else:
+            from edgekit.cli.predict_csv import predict_csv
+
+            rows = predict_csv(loaded, input_csv, out, batch_size=batch_size, id_column=id_column,
+                               passthrough=csv_list(passthrough), delimiter=delimiter)
+            if out is not None:
+                click.echo(f"{rows} predictions written to {out}", err=True)
+
+
+def _predict_json(model, text: str):
+    from edgekit.runtime.errors import SchemaError
+
+    try:
+        rows = json.loads(text)
+    except ValueError as exc:
+        raise SchemaError(f"--json is not valid JSON: {exc}") from exc
+    single = isinstance(rows, dict) and not any(isinstance(v, list) for v in rows.values())
+    if single:
+        rows = [rows]
+    prediction = model.predict(rows)
+    records = prediction.to_records()
+    if prediction.request_ids:
+        for record, request_id in zip(records, prediction.request_ids):
+            record["request_id"] = request_id
+    return records[0] if single else records
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(predict())

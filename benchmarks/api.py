@@ -25,7 +25,7 @@ QUICK_CLOUD = CloudSettings(requests=200, warmup=20, seconds=1.5)
 
 @dataclass
 class BenchOptions:
-    exports: Path | None = None
+    exports: tuple[Path, ...] | None = None  # export folders; default BUNDLE/exports
     profile: str = "desktop"
     networks: tuple[str, ...] = ("loopback", "wifi", "4g", "3g")
     runs: int | None = None
@@ -48,17 +48,21 @@ class BenchOptions:
         return replace(self, edge=edge, cloud_settings=cloud)
 
 
-def find_exports(folder: Path) -> list[tuple[str, Path, Manifest]]:
-    """Passing exports under ``folder`` (rejected ones live under rejected/ and are skipped)."""
-    if not folder.is_dir():
-        raise ConfigError(f"{folder}: no exports folder", hint="run 'edgekit convert BUNDLE' first or pass --exports")
+def find_exports(folders: tuple[Path, ...]) -> list[tuple[str, Path, Manifest]]:
+    """Passing exports in ``folders`` (rejected ones live under rejected/ and are skipped).
+
+    With several folders, variant names are prefixed with the source family (``svm/onnx-fp32``)."""
     found = []
-    for sidecar in sorted(folder.glob(f"*/{SIDECAR_NAME}")):
-        manifest = Manifest.from_json(sidecar.read_bytes())
-        if manifest.file and (sidecar.parent / manifest.file).is_file():
-            found.append((sidecar.parent.name, sidecar.parent / manifest.file, manifest))
+    for folder in folders:
+        if not folder.is_dir():
+            raise ConfigError(f"{folder}: no exports folder", hint="run 'edgekit convert BUNDLE' first or pass --exports")
+        for sidecar in sorted(folder.glob(f"*/{SIDECAR_NAME}")):
+            manifest = Manifest.from_json(sidecar.read_bytes())
+            if manifest.file and (sidecar.parent / manifest.file).is_file():
+                name = sidecar.parent.name if len(folders) == 1 else f"{manifest.source.get('family')}/{sidecar.parent.name}"
+                found.append((name, sidecar.parent / manifest.file, manifest))
     if not found:
-        raise ConfigError(f"{folder}: no exports that passed the parity gate")
+        raise ConfigError(f"{', '.join(map(str, folders))}: no exports that passed the parity gate")
     return found
 
 
@@ -71,7 +75,7 @@ def run_bench(bundle: str | os.PathLike, options: BenchOptions | None = None, *,
     card = json.loads(card_path.read_text(encoding="utf-8"))
     device = get_device(options.profile)
     networks = get_networks(options.networks)
-    exports = find_exports(options.exports or bundle / "exports")
+    exports = find_exports(tuple(options.exports or (bundle / "exports",)))
     test_csv = bundle / "data" / "test.csv"
     features = [f["name"] for f in card["schema"]["features"]]
 

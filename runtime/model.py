@@ -5,12 +5,12 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from edgekit.runtime import hot_path
 from edgekit.runtime.backends import Backend
-from edgekit.runtime.errors import SchemaError
 from edgekit.runtime.inputs import to_column_feeds, to_columns, to_matrix
 from edgekit.runtime.manifest import Manifest
 from edgekit.runtime.schema import Schema
@@ -54,9 +54,10 @@ class Model:
         self.manifest = manifest
         self.backend = backend
         self.logger = logger
-        self._n_features = len(manifest.schema)
         self._prep = manifest.preprocessing.apply if manifest.preprocessing else None
-        self._run_array = self._array_runner()
+        # The hot path is a closure specialised to this model, stored on the instance so a
+        # call skips method lookup (see edgekit.runtime.hot_path).
+        self.predict_array = hot_path.build(self)
         self._ranges = _calibration_ranges(manifest)
 
     # -- descriptive -------------------------------------------------------------------
@@ -99,46 +100,14 @@ class Model:
             prediction = replace(prediction, request_ids=tuple(ids))
         return prediction
 
-    def predict_array(self, x: np.ndarray) -> np.ndarray:
+    def predict_array(self, x: np.ndarray) -> np.ndarray:  # replaced per instance in __init__
         """Hot path: float32 ``[n, n_features]`` in schema order -> regression values ``[n]``
         or class probabilities ``[n, k]``. Only dtype and shape are checked."""
-        if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != self._n_features:
-            raise SchemaError(
-                f"predict_array takes float32 [n, {self._n_features}]; got {x.dtype} {getattr(x, 'shape', None)}"
-            )
-        return self._run_array(x)
+        return hot_path.build(self)(x)
 
     # -- internals -----------------------------------------------------------------------
     def _run_matrix(self, x: np.ndarray) -> list[np.ndarray]:
         return self.backend.run([self._prep(x) if self._prep else x])
-
-    def _array_runner(self) -> Callable[[np.ndarray], np.ndarray]:
-        run = self.backend.run
-        role = "prediction" if self.task == "regression" else "probabilities"
-        out = self.manifest.outputs.index(role) if role in self.manifest.outputs else 0
-        regression = self.task == "regression"
-        if self.manifest.input_layout == "columns":
-            if not self.schema.all_numeric:
-                def refuse(x: np.ndarray) -> np.ndarray:
-                    raise SchemaError("predict_array needs an all-numeric model; this one has string features")
-                return refuse
-            width = self._n_features
-
-            def run_columns(x: np.ndarray) -> np.ndarray:
-                y = run([x[:, i : i + 1] for i in range(width)])[out]
-                return y.reshape(-1) if regression else y
-            return run_columns
-        prep = self._prep
-        if prep is not None:
-            def run_prepared(x: np.ndarray) -> np.ndarray:
-                y = run([prep(x)])[out]
-                return y.reshape(-1) if regression else y
-            return run_prepared
-
-        def run_plain(x: np.ndarray) -> np.ndarray:
-            y = run([x])[out]
-            return y.reshape(-1) if regression else y
-        return run_plain
 
     def _decode(self, outputs: list[np.ndarray]) -> Prediction:
         roles = dict(zip(self.manifest.outputs, outputs))

@@ -11,7 +11,7 @@ from edgekit.cli.options import csv_list, print_table
 
 @click.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--exports", type=click.Path(path_type=Path), default=None, help="Exports folder (default: BUNDLE/exports).")
+@click.option("--exports", type=click.Path(path_type=Path), multiple=True, help="Exports folder, repeatable (default: BUNDLE/exports).")
 @click.option("--profile", default="desktop", show_default=True, help="Device profile: desktop, phone, pi-zero, mcu-like.")
 @click.option("--network", default="loopback,wifi,4g,3g", show_default=True, help="Network profiles for the cloud side.")
 @click.option("--runs", type=click.IntRange(1), default=None, help="Timed runs per variant (default 1000; 300 with --quick).")
@@ -25,7 +25,7 @@ def bench(bundle, exports, profile, network, runs, url, model_name, no_cloud, qu
     from edgekit.benchmarks.api import BenchOptions, run_bench
     from edgekit.benchmarks.report import write_reports
 
-    options = BenchOptions(exports=exports, profile=profile, networks=csv_list(network), runs=runs, quick=quick,
+    options = BenchOptions(exports=tuple(exports) or None, profile=profile, networks=csv_list(network), runs=runs, quick=quick,
                            url=url, model_name=model_name, cloud=not no_cloud)
     report = run_bench(bundle, options)
     out = out or bundle / "bench"

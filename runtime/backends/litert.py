@@ -113,6 +113,25 @@ class LiteRTBackend:
             return [self._get(index) for index in self._plain_out]
         return [self._dequantize(index, quant) for index, quant in self._out]
 
+    def output_runner(self, position: int):
+        """A callable x -> one output, skipping the general path for float models."""
+        index_out, quant = self._out[position]
+        if self._in_quant is not None or quant is not None:
+            return lambda x: self.run([x])[position]
+        set_tensor, invoke, get_tensor, index_in = self._set, self._invoke, self._get, self._in_index
+
+        def run(x: np.ndarray) -> np.ndarray:
+            if x.shape[0] != self._batch:
+                self._resize(x.shape[0])
+            try:
+                set_tensor(index_in, x)
+                invoke()
+            except (ValueError, RuntimeError) as exc:
+                raise InferenceError(f"LiteRT failed to run the model: {exc}") from exc
+            return get_tensor(index_out)
+
+        return run
+
     def _dequantize(self, index: int, quant: tuple[float, int] | None) -> np.ndarray:
         y = self._get(index)
         if quant is None:

@@ -47,6 +47,18 @@ class OrtBackend:
     def metadata(self) -> dict[str, str]:
         return dict(self._session.get_modelmeta().custom_metadata_map)
 
+    def output_runner(self, position: int):
+        """A callable x -> one output for single-input (matrix) models."""
+        run, outputs, name = self._run, [self._outputs[position]], self._names[0]
+
+        def run_one(x: np.ndarray) -> np.ndarray:
+            try:
+                return run(outputs, {name: x})[0]
+            except Exception as exc:  # see run()
+                raise InferenceError(f"onnxruntime failed to run the model: {_first_line(exc)}") from exc
+
+        return run_one
+
     def run(self, feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
         try:
             return self._run(self._outputs, dict(zip(self._names, feeds)))

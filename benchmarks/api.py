@@ -153,13 +153,32 @@ def _cloud(bundle: Path, card: dict, test_csv: Path, features: list[str], option
     return result
 
 
-def compare(report: dict[str, Any], networks) -> dict[str, Any]:
-    """Recommended variant (fastest p50 among passing exports) and edge vs cloud per network."""
+ACCURACY_TOLERANCE_PCT = 2.0
+
+
+def eligible(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Exports within the accuracy gate: passed parity, and a test metric within 2% of the
+    best export's (so a faster but clearly less accurate model family is not recommended)."""
     edge = report["edge"]
-    best = min(edge, key=lambda r: r["latency_ms"]["p50"])
+    metric = report["bundle"]["metric"]
+    values = [r["metric"].get(metric) for r in edge]
+    if any(v is None for v in values):
+        return edge
+    higher = metric in ("accuracy", "f1_macro", "f1_weighted", "r2", "precision_macro", "recall_macro")
+    best = max(values) if higher else min(values)
+    limit = abs(best) * ACCURACY_TOLERANCE_PCT / 100
+    return [r for r, v in zip(edge, values) if (best - v if higher else v - best) <= limit]
+
+
+def compare(report: dict[str, Any], networks) -> dict[str, Any]:
+    """Recommended variant (fastest p50 within the accuracy gate) and edge vs cloud per network."""
+    edge = report["edge"]
+    best = min(eligible(report), key=lambda r: r["latency_ms"]["p50"])
     cloud = report["cloud"]
     out: dict[str, Any] = {"recommended": best["name"], "recommended_p50_ms": best["latency_ms"]["p50"],
-                           "rule": "fastest p50 latency (validated predict, batch 1) among exports that passed the parity gate"}
+                           "rule": f"fastest p50 latency (validated predict, batch 1) among exports that passed the parity "
+                                   f"gate and whose test {report['bundle']['metric']} is within {ACCURACY_TOLERANCE_PCT:g}% "
+                                   "of the best export's"}
     if cloud is None:
         return out
     same_model = [r for r in edge if r.get("source_family") == report["bundle"]["family"]]

@@ -25,7 +25,11 @@ import json, resource, sys, time
 t0 = float(sys.argv[1]); path = sys.argv[2]; row = json.loads(sys.argv[3]); x = json.loads(sys.argv[4])
 """
 _EPILOGUE = """
-print(json.dumps({"ms": (time.time() - t0) * 1e3, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+ms = (time.time() - t0) * 1e3
+# VmHWM: ru_maxrss survives exec on Linux and would include the parent's size.
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")]
+rss = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"ms": ms, "rss_mb": rss}))
 """
 EDGEKIT = _PRELUDE + """
 from edgekit.runtime import load

@@ -18,7 +18,16 @@ import time
 
 
 def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    """Peak RSS of this process image. Linux keeps ru_maxrss across exec (a child forked
+    from a large parent reports the parent's size), so read VmHWM where it exists."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _timed_calls(fn, arg, runs: int) -> list[float]:

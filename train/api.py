@@ -24,6 +24,7 @@ from edgekit.train.schema_infer import build_schema, plan_columns
 from edgekit.train.search import CandidateResult, jsonable, pick_winner, run_search
 
 TASKS = ("regression", "classification")
+DEFAULT_FOLDS = 5
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class TrainConfig:
     models: tuple[str, ...] | None = None
     search: str = "grid"
     n_iter: int = 10
-    cv: int = 5
+    cv: int | None = None  # None: 5 folds, fewer when there are fewer training rows
     metric: str | None = None
     test_size: float = 0.2
     seed: int = 0
@@ -116,11 +117,13 @@ def train(data: str | os.PathLike, config: TrainConfig, *, n_jobs: int = -1, sho
     overrides = load_search_space(config.search_space) if config.search_space else None
     prepared = _prepare(data, config)
     metric = get_metric(config.metric, prepared.task)
+    folds = config.cv if config.cv is not None else min(DEFAULT_FOLDS, len(prepared.y_train))
+    config = replace(config, cv=folds)
     with progress("cross-validation", show=show_progress) as bar:
         results = run_search(
             candidates, prepared.x_train, prepared.y_train,
             task=prepared.task, schema=prepared.schema, metric=metric, strategy=config.search,
-            n_iter=config.n_iter, cv=config.cv, seed=config.seed, impute=config.impute, quick=config.quick,
+            n_iter=config.n_iter, cv=folds, seed=config.seed, impute=config.impute, quick=config.quick,
             overrides=overrides, n_jobs=n_jobs, on_start=bar.total, on_fold=lambda name: bar.advance(description=f"cross-validation: {name}"),
         )
     winner = pick_winner(results, metric)
@@ -136,9 +139,11 @@ def _prepare(data, config: TrainConfig) -> _Prepared:
     plan = plan_columns(frame, config.target, categorical=config.categorical, numeric=config.numeric, drop=config.drop)
     train_df, test_df = split(frame, config.target, task, mode=config.split, test_size=config.test_size,
                               seed=config.seed, columns=plan.columns)
-    if len(train_df) < config.cv:
+    if config.cv is not None and len(train_df) < config.cv:
         raise DataError(f"only {len(train_df)} training rows for {config.cv}-fold cross-validation",
                         hint="lower --cv or provide more rows")
+    if len(train_df) < 2:
+        raise DataError(f"only {len(train_df)} training row(s); cross-validation needs at least 2", hint="provide more rows")
     if test_df.empty:
         raise DataError("the test split is empty", hint="raise --test-size or provide more rows")
     schema = build_schema(train_df, plan)

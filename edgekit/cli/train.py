@@ -18,7 +18,7 @@ from edgekit.cli.options import csv_list, print_table
 @click.option("--search", "search", type=click.Choice(["grid", "random"]), default="grid", show_default=True)
 @click.option("--search-space", type=click.Path(dir_okay=False), default=None, help="YAML/JSON file overriding parameter spaces.")
 @click.option("--n-iter", type=click.IntRange(1), default=10, show_default=True, help="Parameter sets per candidate for random search.")
-@click.option("--cv", type=click.IntRange(2), default=5, show_default=True, help="Cross-validation folds.")
+@click.option("--cv", type=click.IntRange(2), default=None, help="Cross-validation folds (default 5, fewer if there are fewer training rows).")
 @click.option("--metric", default=None, help="Selection metric (default rmse / f1_macro).")
 @click.option("--test-size", type=float, default=0.2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)

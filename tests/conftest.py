@@ -1,0 +1,82 @@
+"""Shared fixtures: small real bundles and their exports, built once per test session.
+
+Each fixture trains a real model on bundled data (quick search spaces, few folds) and
+converts it with the real converters, so tests exercise the same code paths users do.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@dataclass(frozen=True)
+class Built:
+    bundle: Path
+    exports: Path
+
+    def export(self, name: str) -> Path:
+        folder = self.exports / name
+        return next(folder.glob("model.*"))
+
+
+def build(root: Path, data, target: str, *, models: tuple[str, ...], cv: int = 2, task: str | None = None,
+          convert: bool = True, **convert_options) -> Built:
+    from edgekit.convert import ConvertOptions
+    from edgekit.convert import convert as run_convert
+    from edgekit.train import TrainConfig, train
+
+    config = TrainConfig(target=target, models=models, quick=True, cv=cv, task=task)
+    bundle = train(data, config, n_jobs=1, show_progress=False).save(root / "bundle")
+    exports = root / "bundle" / "exports"
+    if convert:
+        run_convert(bundle, exports, ConvertOptions(**convert_options), show_progress=False)
+    return Built(bundle, exports)
+
+
+@pytest.fixture(scope="session")
+def auto_mpg_csv(tmp_path_factory) -> Path:
+    """Auto MPG with a string feature (the maker, first word of car_name) for string paths."""
+    from edgekit.train import load_dataset
+
+    frame = load_dataset("auto-mpg").frame.copy()
+    frame["maker"] = frame.pop("car_name").str.split().str[0]
+    path = tmp_path_factory.mktemp("data") / "auto_mpg_maker.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def mpg_svm(tmp_path_factory) -> Built:
+    """Auto MPG, SVM (scikit-learn -> ONNX, columns layout, numeric features)."""
+    return build(tmp_path_factory.mktemp("mpg_svm"), "auto-mpg", "mpg", models=("svm",))
+
+
+@pytest.fixture(scope="session")
+def mpg_nn(tmp_path_factory) -> Built:
+    """Auto MPG, Keras MLP -> TFLite fp32/fp16/dynamic/int8 and ONNX fp32/dynamic/int8."""
+    return build(tmp_path_factory.mktemp("mpg_nn"), "auto-mpg", "mpg", models=("nn",))
+
+
+@pytest.fixture(scope="session")
+def iris_linear(tmp_path_factory) -> Built:
+    """Iris, logistic regression (multiclass classification, ONNX label + probabilities)."""
+    return build(tmp_path_factory.mktemp("iris"), "iris", "target", models=("linear",))
+
+
+@pytest.fixture(scope="session")
+def maker_rf(tmp_path_factory, auto_mpg_csv) -> Built:
+    """Auto MPG with a string categorical, random forest (ONNX string input)."""
+    return build(tmp_path_factory.mktemp("maker_rf"), auto_mpg_csv, "mpg", models=("rf",))
+
+
+@pytest.fixture(scope="session")
+def maker_nn(tmp_path_factory, auto_mpg_csv) -> Built:
+    """Auto MPG with a string categorical, Keras MLP (strings index-coded by the runtime)."""
+    return build(tmp_path_factory.mktemp("maker_nn"), auto_mpg_csv, "mpg", models=("nn",), formats=("tflite",),
+                 quantizations=("fp32", "int8"))

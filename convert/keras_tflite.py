@@ -89,7 +89,9 @@ def _converter(tf, model, width: int):
 def _legacy(converter, job: Job) -> None:
     if job.options.legacy_tflite:
         # tflite-runtime 2.14 has no per-channel FULLY_CONNECTED kernel (op version 12).
+        # The selective-quantisation debugger only reads the general flag, hence both.
         converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+        converter._experimental_disable_per_channel = True
 
 
 def _calibration_facts(job: Job) -> dict:

@@ -1,0 +1,115 @@
+"""A request-body size limit as pure ASGI middleware (FastAPI has none of its own).
+
+A declared ``Content-Length`` over the limit is refused before the app runs; a chunked
+body (no length) is counted as it streams in and refused the moment it crosses the
+limit, so an oversized body is never buffered whole. Both answer 413 with the JSON
+error format. (uvicorn discards the unread rest of the body and keeps the connection.)
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+from starlette.exceptions import HTTPException
+
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive``; an HTTPException so frameworks pass it through untouched."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"request body is larger than the {limit}-byte limit")
+
+
+class BodySizeLimit:
+    def __init__(self, app, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
+        if max_body_bytes < 1:
+            raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_bytes
+        declared = _content_length(scope)
+        if declared == -1:
+            await send_json_error(send, 400, "invalid Content-Length header")
+            return
+        if declared is not None and declared > limit:
+            await send_json_error(send, 413, BodyTooLarge(limit).detail)
+            return
+
+        received = 0
+        started = False
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def tracking_send(message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge as exc:  # an app without a handler for it
+            if started:
+                raise
+            await send_json_error(send, 413, exc.detail)
+
+
+def _content_length(scope) -> int | None:
+    """The declared length, None when absent, -1 when unparseable."""
+    for key, value in scope.get("headers", ()):
+        if key == b"content-length":
+            try:
+                n = int(value)
+            except ValueError:
+                return -1
+            return n if n >= 0 else -1
+    return None
+
+
+async def send_json_error(send, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """Undo gzip/deflate request compression (Triton clients can send it), never
+    inflating past ``limit`` bytes: a small compressed body cannot become a huge one."""
+    from edgekit.serve.errors import RequestError
+
+    encoding = (encoding or "identity").strip().lower()
+    if encoding == "identity":
+        return body
+    if encoding not in ("gzip", "deflate"):
+        error = RequestError(f"Content-Encoding {encoding!r} is not supported; use gzip, deflate or none")
+        error.status = 415
+        raise error
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise RequestError(f"body is not valid {encoding} data: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise BodyTooLarge(limit)
+    if not inflater.eof:
+        raise RequestError(f"truncated {encoding} body")
+    return out

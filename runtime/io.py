@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
@@ -27,6 +29,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Ite
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; finished files get the usual mode
         with os.fdopen(fd, mode, **open_kwargs) as handle:
             yield handle
             handle.flush()
@@ -37,6 +40,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Ite
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -62,9 +71,16 @@ def atomic_directory(path: str | os.PathLike, *, replace: bool = False) -> Itera
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700
         yield tmp
         _fsync_tree(tmp)
-        if path.exists():
+        if path.exists() and _exchange(tmp, path):
+            # One atomic step: path now holds the new folder and tmp the old one, so a
+            # process killed at any point leaves one complete folder at path.
+            _fsync_dir(path.parent)
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif path.exists():
+            # No atomic swap on this system: path is briefly absent between the renames.
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             os.replace(path, old / path.name)
             os.replace(tmp, path)
@@ -75,6 +91,39 @@ def atomic_directory(path: str | os.PathLike, *, replace: bool = False) -> Itera
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _fsync_dir(path.parent)
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths with renameat2(RENAME_EXCHANGE); False where unsupported."""
+    global _renameat2
+    if _renameat2 is None:
+        _renameat2 = False
+        if sys.platform.startswith("linux"):
+            with contextlib.suppress(OSError, AttributeError):
+                import ctypes
+
+                libc = ctypes.CDLL(None, use_errno=True)
+                function = libc.renameat2
+                function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+                function.restype = ctypes.c_int
+                _renameat2 = function
+    if not _renameat2:
+        return False
+    at_fdcwd = -100
+    if _renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    import ctypes
+
+    errno_value = ctypes.get_errno()
+    if errno_value in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EXDEV, errno.EPERM):
+        return False  # kernel or filesystem without RENAME_EXCHANGE: fall back
+    raise OSError(errno_value, os.strerror(errno_value), os.fspath(b))
+
+
+_renameat2 = None
 
 
 def _fsync_tree(root: Path) -> None:
@@ -114,7 +163,11 @@ class CsvChunks:
             raise DataError(f"{self.path}: no such file")
         self.size = size
         self._handle = open(self.path, newline="", encoding="utf-8-sig")
-        first = self._handle.readline()
+        try:
+            first = self._handle.readline()  # decodes a whole block, not only this line
+        except UnicodeDecodeError as exc:
+            self._handle.close()
+            raise DataError(f"{self.path.name}: not UTF-8 text ({exc.reason})") from exc
         if not first.strip():
             self._handle.close()
             raise DataError(f"{self.path.name}: empty file; expected a header row")

@@ -93,6 +93,20 @@ def begin(conn: sqlite3.Connection) -> None:
             time.sleep(0.05 * 2**attempt)
 
 
+def begin_now(conn: sqlite3.Connection, busy_timeout: float) -> bool:
+    """BEGIN IMMEDIATE without waiting: False when another connection holds the lock."""
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        return True
+    except sqlite3.OperationalError as exc:
+        if is_busy(exc):
+            return False
+        raise
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+
+
 def is_busy(exc: sqlite3.Error) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
@@ -117,8 +131,6 @@ def register_model(conn: sqlite3.Connection, model_row: list) -> int:
     return int(conn.execute("SELECT id FROM models WHERE model_id = ?", (model_id,)).fetchone()[0])
 
 
-# Writers alive in this process, reset in a forked child (SQLite connections must not
-# cross a fork); inherited connections are kept referenced so they are never closed.
 @dataclass(frozen=True)
 class LogData:
     """Logged rows of one feature schema, in insertion order.
@@ -190,7 +202,9 @@ def read_log(
 
 
 class _reader:
-    """A read-only connection, falling back to ``immutable`` where -shm cannot be created."""
+    """A read-only connection. Where the WAL index (-shm) cannot be created (a read-only
+    folder), it falls back to ``immutable=1``, which sees the checkpointed rows only: all
+    of them once the writers have closed."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -201,17 +215,19 @@ class _reader:
         uri = self.path.resolve().as_uri()
         last: Exception | None = None
         for suffix in ("?mode=ro", "?mode=ro&immutable=1"):
+            conn = None
             try:
                 conn = sqlite3.connect(uri + suffix, uri=True, timeout=DEFAULT_BUSY_TIMEOUT, isolation_level=None)
                 version = conn.execute("SELECT max(version) FROM log_schema").fetchone()[0]
-            except sqlite3.OperationalError as exc:
-                last = exc
-                if "no such table" in str(exc):
+            except sqlite3.Error as exc:
+                if conn is not None:
                     conn.close()
+                if "no such table" in str(exc):
                     raise DataError(f"{self.path}: not an edgekit prediction log (no log_schema table)") from exc
+                if not isinstance(exc, sqlite3.OperationalError):
+                    raise DataError(f"{self.path}: not a readable SQLite prediction log ({exc})") from exc
+                last = exc
                 continue
-            except sqlite3.DatabaseError as exc:
-                raise DataError(f"{self.path}: not a readable SQLite prediction log ({exc})") from exc
             if version is None or version > SCHEMA_VERSION:
                 conn.close()
                 raise DataError(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.runtime.errors import DataError
-from edgekit.runtime.log_store import BEGIN_RETRIES, INSERT, begin, initialise, register_model, rollback
+from edgekit.runtime.log_store import BEGIN_RETRIES, INSERT, begin, begin_now, initialise, register_model, rollback
 
 _MAX_BACKOFF = 60.0
 _IDLE_WAIT = 5.0
@@ -72,8 +72,30 @@ class LogWriter:
             self._start()
         if backpressure:
             self.flush()  # the flusher cannot keep up with a healthy file: slow the caller
-        elif n >= self.flush_rows:
+        elif n >= self.flush_rows and not (self.healthy and self._flush_now()):
             self.wake.set()
+
+
+    def _flush_now(self) -> bool:
+        """Write a full buffer on the caller's thread when that costs no waiting: no flush
+        is running here and no other process holds the file's write lock. Cheaper than
+        handing the rows to the flusher thread, which would contend for the GIL row by
+        row. False: the flusher takes over (and may wait)."""
+        if not self.write_lock.acquire(blocking=False):
+            return False
+        try:
+            if self.conn is None:
+                return False
+            with self.lock:
+                rows, self.pending = self.pending, []
+            written = self._write(rows, force=False, wait=False) if rows else True
+            if written is None or written is False:
+                with self.lock:
+                    self.pending[:0] = rows
+                    self._trim()
+            return written is not None
+        finally:
+            self.write_lock.release()
 
     def _trim(self) -> None:
         excess = len(self.pending) - self.max_pending
@@ -127,7 +149,11 @@ class LogWriter:
         if stop is not None:
             stop.set()
             self.wake.set()
-        if thread is not None and thread is not threading.current_thread():
+        if thread is not None and thread is threading.current_thread():
+            # The garbage collector ran the facade's finalizer inside the flusher, maybe
+            # while it holds write_lock: only signal; the flusher flushes on its way out.
+            return
+        if thread is not None:
             thread.join(timeout=self.busy_timeout * BEGIN_RETRIES + 5)
         self.thread = self.stop = None
         try:
@@ -143,7 +169,7 @@ class LogWriter:
                 rows, self.pending = self.pending, []
             if not rows:
                 return True
-            if self._write(rows, force=force):
+            if self._write(rows, force=force, wait=True):
                 return True
             with self.lock:
                 self.pending[:0] = rows
@@ -175,12 +201,17 @@ class LogWriter:
         self.conn, self.key = conn, None
         return conn
 
-    def _write(self, rows: list[tuple], *, force: bool) -> bool:
+    def _write(self, rows: list[tuple], *, force: bool, wait: bool) -> bool | None:
+        """Insert ``rows`` in one transaction: True when written, False on a failure,
+        None when ``wait`` is False and another writer holds the lock."""
         conn = self._connection(force=force)
         if conn is None:
             return False
         try:
-            begin(conn)
+            if wait:
+                begin(conn)
+            elif not begin_now(conn, self.busy_timeout):
+                return None
             try:
                 if self.key is None:
                     self.key = register_model(conn, self.model_row)
@@ -222,12 +253,16 @@ class LogWriter:
                 pass
             self.conn, self.key = None, None
 
-    def fail(self, exc: BaseException, what: str) -> None:
-        """Remember a failure, back off, and warn the first time only."""
+    def fail(self, exc: BaseException, what: str, *, dropped: int = 0) -> None:
+        """Remember a failure and warn the first time only. A write failure backs off;
+        ``dropped`` rows (that could not even be encoded) leave the file's health alone."""
         with self.lock:
-            self.healthy = False
-            self.backoff = min(max(self.backoff * 2, self.flush_seconds), _MAX_BACKOFF)
-            self.retry_at = time.monotonic() + self.backoff
+            if dropped:
+                self.dropped += dropped
+            else:
+                self.healthy = False
+                self.backoff = min(max(self.backoff * 2, self.flush_seconds), _MAX_BACKOFF)
+                self.retry_at = time.monotonic() + self.backoff
             self.last_error = f"{type(exc).__name__}: {exc}"
             first, self.warned = not self.warned, True
         if first:
@@ -249,9 +284,14 @@ def _flusher(writer: LogWriter, stop: threading.Event) -> None:
         writer.wake.wait(writer.next_wait())
         writer.wake.clear()
         if stop.is_set():
-            return
+            break
         if writer.due():
             writer.flush()
+    if writer.thread is threading.current_thread():  # close() ran in this thread (see LogWriter.close)
+        writer.thread = writer.stop = None
+        writer.flush(force=True)
+        with writer.write_lock:
+            writer._disconnect()
 
 
 _WRITERS: "weakref.WeakSet[LogWriter]" = weakref.WeakSet()

@@ -1,10 +1,11 @@
 """The prediction log: every prediction's inputs and outputs in one SQLite file.
 
 Hot path: :meth:`PredictionLog.log` encodes a batch (one compact JSON array per row, in
-schema order) and appends it to an in-memory buffer; a background thread inserts the
-buffer with ``executemany`` when it holds ``flush_rows`` rows or its oldest row is
-``flush_seconds`` old, and :meth:`~PredictionLog.close` (also run at exit and when the
-log is garbage collected) writes the rest.
+schema order) and appends it to an in-memory buffer. A full buffer (``flush_rows``) is
+inserted with one ``executemany`` by the calling thread when that needs no waiting, else
+by a background thread, which also writes rows older than ``flush_seconds`` and retries
+after failures; :meth:`~PredictionLog.close` (also run at exit and when the log is
+garbage collected) writes the rest.
 
 The file is safe for several writer processes at once: WAL journal,
 ``synchronous=NORMAL`` (a commit survives a killed process, not a power cut), a busy
@@ -170,7 +171,7 @@ class PredictionLog:
         try:
             rows = self._encode(columns, prediction, ids, given, n)
         except Exception as exc:  # a logging bug must never cost the caller a prediction
-            self._writer.fail(exc, "cannot encode a prediction")
+            self._writer.fail(exc, "cannot encode a prediction", dropped=n)
             return ids
         if not self._finalizer.alive:  # logging again after close()
             self._finalizer = weakref.finalize(self, self._writer.close)
@@ -178,26 +179,25 @@ class PredictionLog:
         return ids
 
     def _encode(self, columns, prediction, ids: list[str], given: int, n: int) -> list[tuple]:
-        features = self._features([columns[name] for name in self._names], n)
-        values = prediction.values
-        if prediction.task == "regression":
-            predicted = values.tolist()
-        else:
-            predicted = [_plain(v) for v in values.tolist()]
-        probabilities = prediction.probabilities
-        probs = repeat(None, n) if probabilities is None else _json_numeric_rows(np.round(probabilities, 6))
         if not self._task_known:
             labels = getattr(prediction, "labels", None)
             self._writer.model_info(prediction.task, json.dumps([_plain(v) for v in labels]) if labels else None)
             self._task_known = True
-        return list(zip(ids, repeat(given, n), repeat(time.time(), n), features, predicted, probs))
+        cols = [columns[name] for name in self._names]
+        values = prediction.values
+        probabilities = prediction.probabilities
+        if n == 1 and self._numeric_only:  # the common on-device call, kept lean
+            # float.__repr__ is JSON for finite floats (inputs reject inf); NaN -> null
+            text = ",".join([_REPR(c.item()) for c in cols])
+            features = "[" + (text.replace("nan", "null") if "n" in text else text) + "]"
+            probs = None if probabilities is None else _json_numeric_rows(np.round(probabilities, 6))[0]
+            return [(ids[0], given, time.time(), features, _plain(values[0]), probs)]
+        predicted = values.tolist() if prediction.task == "regression" else [_plain(v) for v in values.tolist()]
+        probs = repeat(None, n) if probabilities is None else _json_numeric_rows(np.round(probabilities, 6))
+        return list(zip(ids, repeat(given, n), repeat(time.time(), n), self._features(cols, n), predicted, probs))
 
     def _features(self, cols: list[np.ndarray], n: int) -> list[str]:
         if self._numeric_only:
-            if n == 1:
-                # float.__repr__ is JSON for finite floats (inputs reject inf); NaN -> null
-                text = ",".join(map(_REPR, [c[0] for c in cols]))
-                return ["[" + (text.replace("nan", "null") if "n" in text else text) + "]"]
             return _json_numeric_rows(np.column_stack(cols))
         lists = []
         for col, is_string in zip(cols, self._string):

@@ -59,7 +59,9 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map errors to one line and an exit code."""
     try:
-        cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
+        # With standalone_mode=False click returns a command's ctx.exit(code) instead of exiting.
+        code = cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:

@@ -56,7 +56,6 @@ def test_a_one_byte_truncation_is_caught_by_the_hash_even_where_the_structure_su
 
 def _onnx_with_external(tmp_path, location: str):
     import numpy as np
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     weight = numpy_helper.from_array(np.ones((1, 1), np.float32), "w")

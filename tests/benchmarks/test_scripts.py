@@ -28,3 +28,29 @@ def test_cold_start_script_compares_fresh_processes(mpg_nn):
     for side in ("edgekit", "bare"):
         assert result[side]["ms"] > 0 and result[side]["rss_mb"] > 10
     assert result["time_ratio"] > 0 and isinstance(result["rss_delta_mb"], float)
+
+
+def test_predict_memory_script_counts_every_row_and_reads_peak_rss(mpg_svm):
+    from edgekit.benchmarks import predict_memory
+
+    result = predict_memory.measure(mpg_svm.export("onnx-fp32"), mpg_svm.bundle / "data" / "test.csv", rows=500, batch_size=64)
+    assert result["exit_code"] == 0 and result["predictions"] == 500
+    assert 10 < result["peak_rss_mb"] < 1000
+
+
+def test_soak_harness_paces_requests_and_samples_server_memory(mpg_svm):
+    import asyncio
+
+    from edgekit.benchmarks import soak
+    from edgekit.benchmarks.cloud import v2_bodies
+    from edgekit.runtime import read_manifest
+    from edgekit.serve.launcher import serve_in_subprocess
+
+    schema = read_manifest(mpg_svm.export("onnx-fp32")).schema
+    row = {"cylinders": 4, "displacement": 97, "horsepower": None, "weight": 2130, "acceleration": 14.5, "model_year": 70, "origin": 3}
+    with serve_in_subprocess(mpg_svm.bundle, "--name", "model") as server:
+        result = asyncio.run(soak.soak(server.url, "model", v2_bodies([row], schema), server.process.pid,
+                                       seconds=3, rate=20, connections=2))
+    assert result["requests"] == 60 and result["errors"] == 0 and result["latency_ms"]["count"] == 60
+    assert result["seconds"] >= 2.9  # paced, not a burst
+    assert len(result["rss_samples"]) >= 3 and result["rss_early_mb"] > 10

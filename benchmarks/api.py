@@ -12,7 +12,7 @@ from typing import Any
 
 import edgekit
 from edgekit.benchmarks.cloud import CloudSettings, measure_cloud, running_server
-from edgekit.benchmarks.edge import EdgeSettings, first_row, measure_export
+from edgekit.benchmarks.edge import EdgeSettings, measure_export
 from edgekit.benchmarks.profiles import get_device, get_networks, netem_available
 from edgekit.console import progress
 from edgekit.runtime.errors import ConfigError, ModelLoadError

@@ -55,9 +55,22 @@ class SklearnToOnnx:
             model = convert_sklearn(pipeline, initial_types=initial, target_opset=OPSET, options=options)
         except Exception as exc:  # skl2onnx raises RuntimeError, NotImplementedError, ...
             raise ConversionError(f"skl2onnx cannot convert this pipeline: {exc}") from exc
+        _restore_input_names(model, schema.names)
         if job.task == "regression":
             _rename_output(model, model.graph.output[0].name, "prediction")
         return model
+
+
+def _restore_input_names(model, names: list[str]) -> None:
+    """skl2onnx rewrites input names that are not identifiers ('Gewicht (kg)' ->
+    'Gewicht__kg_'); the runtime feeds inputs named exactly as the schema's features."""
+    renames = {i.name: name for i, name in zip(model.graph.input, names) if i.name != name}
+    if not renames:
+        return
+    for graph_input in model.graph.input:
+        graph_input.name = renames.get(graph_input.name, graph_input.name)
+    for node in model.graph.node:
+        node.input[:] = [renames.get(i, i) for i in node.input]
 
 
 def _rename_output(model, old: str, new: str) -> None:

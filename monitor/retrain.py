@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,12 +112,15 @@ def retrain(champion_path: str | os.PathLike, data: str | os.PathLike, out: str 
     metric = get_metric(card.metric["name"], card.task)
     config = TrainConfig.from_dict({**card.config, **({"quick": quick} if quick is not None else {})})
     out = Path(out)
-    with atomic_directory(out, replace=force) as tmp, tempfile.TemporaryDirectory(prefix="edgekit-retrain-") as scratch:
-        combined_path = Path(scratch) / "combined.csv"
+    with atomic_directory(out, replace=force) as tmp:
+        # The combined data stays inside the atomic temp folder: a killed retrain leaves no
+        # copy of the training data anywhere else.
+        combined_path = tmp / ".combined.csv"
         pd.concat([old, new_train], ignore_index=True).to_csv(combined_path, index=False)
         with progress("training the challenger", total=1, show=show_progress) as bar:
             result = train(combined_path, config, show_progress=show_progress)
             bar.advance()
+        combined_path.unlink()
         challenger_dir = result.save(tmp / "bundle")
         challenger = load_bundle(challenger_dir)
         champion_score = _score(champion, holdout, metric)

@@ -19,6 +19,7 @@ from edgekit.runtime.schema import Feature, Schema
 
 # sklearn ONNX exports impute string categoricals whose value is this sentinel.
 MISSING_STRING = ""
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def to_columns(rows: Any, schema: Schema) -> dict[str, np.ndarray]:
@@ -95,9 +96,17 @@ def _check_names(names: list[str], schema: Schema, *, where: str = "input", dupl
         raise SchemaError(f"{where} is missing feature(s) {missing}", hint=f"the model takes {schema.names}")
 
 
+# The text pandas reads as missing when a model is trained (read_csv's default na_values):
+# the same text must mean "missing" at prediction time, or training and serving disagree.
+MISSING_TOKENS = frozenset({
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
+    "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+})
+
+
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or (
-        isinstance(value, str) and value.strip() == ""
+        isinstance(value, str) and value.strip() in MISSING_TOKENS
     )
 
 
@@ -130,6 +139,25 @@ def _coerce(col: np.ndarray, feature: Feature) -> np.ndarray:
     bad = np.isinf(values)
     if bad.any():
         raise SchemaError(f"feature {feature.name!r} has an infinite value in row {int(np.argmax(bad))}")
+    # Models compute in float32: a larger number would silently become infinite there.
+    with np.errstate(invalid="ignore"):
+        bad = np.abs(values) > _FLOAT32_MAX
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise SchemaError(f"feature {feature.name!r}: {float(values[row])!r} in row {row} is beyond the float32 range "
+                          "models compute in")
+    if feature.kind == "categorical":
+        # A code between categories is no category: the source model would call it unknown,
+        # an ONNX export would truncate it to a neighbour. Refuse it instead.
+        with np.errstate(invalid="ignore"):
+            bad = values != np.round(values)
+        bad &= ~np.isnan(values)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise SchemaError(
+                f"feature {feature.name!r} takes whole category codes; row {row} has {float(values[row])!r}",
+                hint=f"known codes: {list(feature.categories or ())[:20]}",
+            )
     _check_missing(np.isnan(values), feature)
     return values
 

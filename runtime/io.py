@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import glob
 import os
+import socket
 import shutil
 import sys
 import tempfile
@@ -42,6 +44,32 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Ite
     _fsync_dir(path.parent)
 
 
+def _owner_prefix(path: Path) -> str:
+    """Temp folders carry host and pid, so a later run can tell a dead writer's leftovers."""
+    return f".{path.name}.{socket.gethostname()}.{os.getpid()}."
+
+
+def _remove_stale(path: Path) -> None:
+    """Delete temp folders beside ``path`` left by a killed edgekit process on this host."""
+    host = socket.gethostname()
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.{glob.escape(host)}.*"):
+        if candidate.suffix not in (".tmp", ".old") or not candidate.is_dir():
+            continue
+        pid = candidate.name[len(f".{path.name}.{host}."):].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(candidate, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -69,7 +97,8 @@ def atomic_directory(path: str | os.PathLike, *, replace: bool = False) -> Itera
     if path.exists() and not replace:
         raise ConfigError(f"{path} already exists", hint="choose another --out or remove it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    _remove_stale(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{_owner_prefix(path)}", suffix=".tmp", dir=path.parent))
     try:
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700
         yield tmp
@@ -81,7 +110,7 @@ def atomic_directory(path: str | os.PathLike, *, replace: bool = False) -> Itera
             shutil.rmtree(tmp, ignore_errors=True)
         elif path.exists():
             # No atomic swap on this system: path is briefly absent between the renames.
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            old = Path(tempfile.mkdtemp(prefix=f"{_owner_prefix(path)}", suffix=".old", dir=path.parent))
             os.replace(path, old / path.name)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)

@@ -61,17 +61,20 @@ def load(
     """
     path = Path(path)
     content = _read(path)
+    sidecar = _sidecar(path)
+    if verify and sidecar is not None and not sidecar.sha256:
+        raise IntegrityError(f"{path.name}: its sidecar manifest records no sha256, so the file cannot be verified",
+                             hint="re-export with 'edgekit convert', or pass verify=False / --no-verify")
+    # The recorded hash is checked before any parser sees the bytes: with a sidecar, a
+    # corrupted copy is refused as such, never half-parsed.
+    verified = verify and sidecar is not None and bool(sidecar.sha256)
+    if verified:
+        _verify(content, sidecar.sha256, path)
     fmt = detect_format(content[:8], path)
     embedded, onnx_info = _embedded(content, fmt, path)
-    sidecar = _sidecar(path)
     manifest = _merge(embedded, sidecar, path)
-    if verify and manifest.sha256:
-        digest = hashlib.sha256(content).hexdigest()
-        if digest != manifest.sha256:
-            raise IntegrityError(
-                f"{path.name}: sha256 {digest[:12]}… does not match its manifest ({manifest.sha256[:12]}…); the file is corrupted or was changed",
-                hint="copy the export again, or pass verify=False / --no-verify to run it anyway",
-            )
+    if verify and manifest.sha256 and not verified:
+        _verify(content, manifest.sha256, path)
     engine = _open_backend(fmt, content, path, manifest, threads, backend, onnx_info)
     logger = None
     if log is not None:
@@ -79,6 +82,16 @@ def load(
 
         logger = PredictionLog(log, model_id=manifest.sha256 or hashlib.sha256(content).hexdigest(), schema=manifest.schema)
     return Model(path, manifest, engine, logger=logger)
+
+
+def _verify(content: bytes, expected: str, path: Path) -> None:
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != expected:
+        raise IntegrityError(
+            f"{path.name}: sha256 {digest[:12]}… does not match its manifest ({str(expected)[:12]}…); "
+            "the file is corrupted or was changed",
+            hint="copy the export again, or pass verify=False / --no-verify to run it anyway",
+        )
 
 
 def _read(path: Path) -> bytes:

@@ -11,6 +11,7 @@ import numpy as np
 
 from edgekit.runtime import hot_path
 from edgekit.runtime.backends import Backend
+from edgekit.runtime.errors import InferenceError
 from edgekit.runtime.inputs import to_column_feeds, to_columns, to_matrix
 from edgekit.runtime.manifest import Manifest
 from edgekit.runtime.schema import Schema
@@ -117,10 +118,16 @@ class Model:
         probabilities = roles.get("probabilities")
         if probabilities is not None:
             probabilities = np.asarray(probabilities, dtype=np.float64)
+        if probabilities is not None and (probabilities.ndim != 2 or probabilities.shape[1] != len(labels)):
+            raise InferenceError(f"the model returned probabilities of shape {probabilities.shape} "
+                                 f"for {len(labels)} labels in its manifest")
         if "label" in roles:
             index = np.asarray(roles["label"]).reshape(-1).astype(np.int64)
         else:
             index = np.argmax(probabilities, axis=1)
+        if len(index) and (index.min() < 0 or index.max() >= len(labels)):
+            bad = int(index.max() if index.max() >= len(labels) else index.min())
+            raise InferenceError(f"the model returned class index {bad}, but its manifest has {len(labels)} labels")
         values = np.asarray([labels[i] for i in index], dtype=object)
         return Prediction("classification", values, probabilities, tuple(labels))
 

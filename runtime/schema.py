@@ -59,6 +59,8 @@ class Feature:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Feature":
+        if not isinstance(data, Mapping):
+            raise SchemaError(f"malformed feature entry {data!r}: expected an object")
         try:
             cats = data.get("categories")
             return cls(
@@ -118,6 +120,8 @@ class Schema:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Schema":
+        if not isinstance(data, Mapping) or not isinstance(data.get("features"), list):
+            raise SchemaError(f"malformed schema {str(data)[:200]}: expected an object with a list of features")
         try:
             return cls(tuple(Feature.from_dict(f) for f in data["features"]))
         except (KeyError, TypeError) as exc:

@@ -10,6 +10,7 @@ Field numbers follow TensorFlow Lite's ``schema.fbs``.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ FILE_IDENTIFIER = b"TFL3"
 MAX_TENSOR_BYTES = 1 << 30  # refuse static shapes that would allocate over 1 GiB
 _TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 5: 8, 6: 1, 7: 2, 8: 8, 9: 1, 10: 8, 11: 16, 12: 8, 15: 4, 16: 2}
 _MAX_ITEMS = 1 << 24
+# TensorType -> zero-point range for the quantised integer types (uint8, int16, int8).
+_INT_RANGES = {3: (0, 255), 7: (-32768, 32767), 9: (-128, 127)}
 
 
 class _Reader:
@@ -140,18 +143,30 @@ def inspect_tflite(buf: bytes, name: str = "model") -> TFLiteFileInfo:
     n_ops = 0
     for sg in subgraphs:
         tensors = r.tables(sg, 0)
-        for t in tensors:
-            _check_tensor(r, t, buffer_count)
-        for idx in r.ints(sg, 1) + r.ints(sg, 2):
+        constant = set()
+        for i, t in enumerate(tensors):
+            if _check_tensor(r, t, buffers):
+                constant.add(i)
+        inputs, outputs = r.ints(sg, 1), r.ints(sg, 2)
+        for idx in inputs + outputs:
             if not 0 <= idx < len(tensors):
                 raise r.fail(f"subgraph input/output tensor {idx} does not exist")
+        if not outputs:
+            raise r.fail("a subgraph has no outputs")
+        computed = set(inputs) | constant
         for op in r.tables(sg, 3):
             n_ops += 1
             if r.scalar(op, 0, "<I") >= len(opcodes):
                 raise r.fail("operator refers to a missing opcode")
-            for idx in r.ints(op, 1) + r.ints(op, 2):
+            op_outputs = r.ints(op, 2)
+            for idx in r.ints(op, 1) + op_outputs:
                 if not -1 <= idx < len(tensors):
                     raise r.fail(f"operator refers to missing tensor {idx}")
+            computed.update(op_outputs)
+        # An output nothing writes has no data: the interpreter would hand back null.
+        never = [idx for idx in outputs if idx not in computed]
+        if never:
+            raise r.fail(f"output tensor {never[0]} is never computed")
     metadata: dict[str, bytes] = {}
     for md in r.tables(root, 6):
         key = r.string(md, 0)
@@ -162,11 +177,14 @@ def inspect_tflite(buf: bytes, name: str = "model") -> TFLiteFileInfo:
     return TFLiteFileInfo(version, len(subgraphs), n_ops, metadata)
 
 
-def _check_tensor(r: _Reader, tensor: int, buffer_count: int) -> None:
+def _check_tensor(r: _Reader, tensor: int, buffers: list[int]) -> bool:
+    """Check one tensor; return whether it is a constant (its buffer holds data)."""
     shape = r.ints(tensor, 0)
-    if r.scalar(tensor, 2, "<I") >= buffer_count:
+    buffer = r.scalar(tensor, 2, "<I")
+    if buffer >= len(buffers):
         raise r.fail("tensor refers to a missing buffer")
-    width = _TYPE_BYTES.get(r.scalar(tensor, 1, "<b"), 1)
+    dtype = r.scalar(tensor, 1, "<b")
+    width = _TYPE_BYTES.get(dtype, 1)
     total = width
     for dim in shape:
         if dim < -1:
@@ -174,6 +192,34 @@ def _check_tensor(r: _Reader, tensor: int, buffer_count: int) -> None:
         total *= max(dim, 1)
         if total > MAX_TENSOR_BYTES:
             raise r.fail(f"a tensor of shape {shape} would need over {MAX_TENSOR_BYTES >> 20} MiB")
+    quantization = r.table(tensor, 4)
+    if quantization is not None:
+        _check_quantization(r, quantization, dtype, shape)
+    b = buffers[buffer]
+    return bool(r.byte_vector(b, 0)[1] or r.scalar(b, 1, "<Q"))
+
+
+def _check_quantization(r: _Reader, q: int, dtype: int, shape: list[int]) -> None:
+    """Scales and zero points that LiteRT's kernels trust blindly (a zero, NaN or negative
+    scale, or a zero point outside the integer type, crashes the QUANTIZE kernel)."""
+    start, n_scales = r.byte_vector(q, 2, 4)
+    scales = struct.unpack_from(f"<{n_scales}f", r.buf, start) if n_scales else ()
+    start, n_points = r.byte_vector(q, 3, 8)
+    points = struct.unpack_from(f"<{n_points}q", r.buf, start) if n_points else ()
+    if not scales and not points:
+        return
+    if n_points and n_scales and n_points != n_scales:
+        raise r.fail(f"{n_scales} quantisation scales but {n_points} zero points")
+    if n_scales > 1:
+        axis = r.scalar(q, 6, "<i")
+        if not 0 <= axis < len(shape) or shape[axis] != n_scales:
+            raise r.fail(f"{n_scales} per-channel scales do not match dimension {axis} of shape {shape}")
+    if any(not math.isfinite(s) or s < 0 for s in scales) or (dtype in _INT_RANGES and any(s == 0 for s in scales)):
+        raise r.fail(f"invalid quantisation scale {next(s for s in scales if not math.isfinite(s) or s <= 0)}")
+    low, high = _INT_RANGES.get(dtype, (-(2**31), 2**31 - 1))
+    bad = [z for z in points if not low <= z <= high]
+    if bad:
+        raise r.fail(f"quantisation zero point {bad[0]} outside [{low}, {high}]")
 
 
 def _buffer_bytes(r: _Reader, buffer: int) -> bytes:

@@ -86,7 +86,13 @@ class Bundle:
         path = self.path / DATA_DIR / f"{name}.csv"
         if not path.is_file():
             raise ModelLoadError(f"{self.path}: bundle has no {name} split at {path}")
-        frame = pd.read_csv(path)
+        try:
+            frame = pd.read_csv(path)
+        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:  # incl. UnicodeDecodeError
+            raise ModelLoadError(f"{path}: unreadable {name} split: {str(exc).strip().splitlines()[0]}") from exc
+        missing = [c for c in self.card.schema.names + [self.card.target] if c not in frame.columns]
+        if missing:
+            raise ModelLoadError(f"{path}: the {name} split lacks column(s) {missing} named in the model card")
         for f in self.card.schema:
             if f.is_string:
                 frame[f.name] = frame[f.name].map(lambda v: v if pd.isna(v) else str(v)).astype(object)

@@ -53,13 +53,37 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ModelCard":
+        if not isinstance(data, Mapping):
+            raise ModelLoadError("malformed model card: expected a JSON object")
         try:
             values = dict(data)
             values["schema"] = Schema.from_dict(values["schema"])
             known = {f for f in cls.__dataclass_fields__}
-            return cls(**{k: v for k, v in values.items() if k in known})
-        except (KeyError, TypeError) as exc:
+            card = cls(**{k: v for k, v in values.items() if k in known})
+        except (KeyError, TypeError, ValueError) as exc:  # ValueError: a SchemaError
             raise ModelLoadError(f"malformed model card: {exc!r}") from exc
+        problem = card._problem()
+        if problem:
+            raise ModelLoadError(f"malformed model card: {problem}")
+        return card
+
+    def _problem(self) -> str | None:
+        """The first field the stages rely on that is missing or of the wrong type."""
+        if self.task not in ("regression", "classification"):
+            return f"task {self.task!r}"
+        if not isinstance(self.target, str) or not self.target:
+            return f"target {self.target!r}"
+        for name, value, keys in (("winner", self.winner, ("name", "framework")), ("metric", self.metric, ("name",))):
+            if not isinstance(value, Mapping) or not all(isinstance(value.get(k), str) for k in keys):
+                return f"{name} must be an object with string {', '.join(keys)}"
+        if self.task == "classification" and not (isinstance(self.labels, list) and self.labels):
+            return "a classification card needs its list of labels"
+        for name in ("test_metrics", "train_metrics", "data", "config", "preparation"):
+            if not isinstance(getattr(self, name), Mapping):
+                return f"{name} must be an object"
+        if not isinstance(self.leaderboard, list):
+            return "leaderboard must be a list"
+        return None
 
 
 def _plain(value: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -73,17 +74,21 @@ def _read_csv(data: bytes, path: Path) -> pd.DataFrame:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path.name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    first = text.split("\n", 1)[0].strip("\r")
+    first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]  # the line ends pandas accepts
     if not first.strip():
         raise DataError(f"{path.name}: empty file; expected a header row")
     delimiter = sniff_delimiter(first)
-    header = next(csv.reader([first], delimiter=delimiter))
+    try:
+        header = next(csv.reader([first], delimiter=delimiter))
+    except csv.Error as exc:
+        raise DataError(f"{path.name}: cannot parse the header row: {exc}") from exc
     names = [h.strip() for h in header]
     duplicates = sorted({h for h in names if names.count(h) > 1})
     if duplicates:
         raise DataError(f"{path.name}: duplicate column name(s) {duplicates}", hint="rename them so each column is unique")
     if any(not h for h in names):
         raise DataError(f"{path.name}: a column has an empty name")
+    _check_row_lengths(text, delimiter, len(names), path)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delimiter, skipinitialspace=True)
     except (pd.errors.ParserError, ValueError) as exc:
@@ -92,6 +97,19 @@ def _read_csv(data: bytes, path: Path) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"{path.name}: no data rows under the header")
     return frame
+
+
+def _check_row_lengths(text: str, delimiter: str, width: int, path: Path) -> None:
+    """Refuse ragged rows: pandas would turn extra leading values into an index and shift
+    every column of the row, or pad short rows with missing values, without a word."""
+    reader = csv.reader(io.StringIO(text, newline=None), delimiter=delimiter)
+    try:
+        for row in reader:
+            if len(row) != width and any(field.strip() for field in row):
+                raise DataError(f"{path.name}, line {reader.line_num}: {len(row)} values for {width} columns",
+                                hint="every row needs one value per header column (empty for missing)")
+    except csv.Error as exc:
+        raise DataError(f"{path.name}, line {reader.line_num}: cannot parse as CSV: {exc}") from exc
 
 
 def _read_parquet(data: bytes, path: Path) -> pd.DataFrame:

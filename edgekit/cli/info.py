@@ -53,19 +53,45 @@ def _export(path: Path, as_json: bool) -> None:
         click.echo(f"labels: {list(m.labels)}")
 
 
+def _read_json(path: Path) -> dict:
+    from edgekit.runtime.errors import ModelLoadError
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON or not UTF-8
+        raise ModelLoadError(f"{path}: unreadable: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{path}: expected a JSON object")
+    return data
+
+
 def _exports(path: Path, as_json: bool) -> None:
-    data = json.loads((path / "conversion.json").read_text(encoding="utf-8"))
+    data = _read_json(path / "conversion.json")
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    click.echo((path / "conversion.md").read_text(encoding="utf-8"))
+    try:
+        click.echo((path / "conversion.md").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        from edgekit.runtime.errors import ModelLoadError
+
+        raise ModelLoadError(f"{path / 'conversion.md'}: unreadable: {exc}") from exc
 
 
 def _bundle(path: Path, as_json: bool) -> None:
-    card = json.loads((path / "model_card.json").read_text(encoding="utf-8"))
+    from edgekit.runtime.errors import ModelLoadError
+
+    card = _read_json(path / "model_card.json")
     if as_json:
         click.echo(json.dumps(card, indent=2))
         return
+    try:
+        _show_card(path, card)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise ModelLoadError(f"{path / 'model_card.json'}: malformed model card ({type(exc).__name__}: {exc})") from exc
+
+
+def _show_card(path: Path, card: dict) -> None:
     winner = card["winner"]
     click.echo(f"{path.name}: {card['task']} of {card['target']!r}, winner {winner['name']} ({winner['title']}), "
                f"data {card['data']['name']} ({card['data']['rows']} rows, sha256 {card['data']['sha256'][:12]}…)")

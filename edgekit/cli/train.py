@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -38,7 +39,8 @@ def train(data, target, out, task, models, search, search_space, n_iter, cv, met
     from edgekit.train import TrainConfig
     from edgekit.train import train as run_train
 
-    out = out or Path("bundles") / f"{Path(data).stem}-{target}"
+    # The default name comes from the data: a column named '../../x' must not leave ./bundles.
+    out = out or Path("bundles") / re.sub(r"[^\w.-]+", "_", f"{Path(data).stem}-{target}")
     if out.exists() and not force:
         raise ConfigError(f"{out} already exists", hint="choose another --out or pass --force")
     config = TrainConfig(

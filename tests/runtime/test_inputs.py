@@ -98,3 +98,9 @@ def test_missing_values_encode_as_nan_and_empty_string_and_unknowns_as_minus_one
 def test_numbers_given_for_a_string_feature_become_their_text():
     columns = to_columns({"weight": [1], "origin": [1], "maker": [7.0]}, SCHEMA)
     assert columns["maker"].tolist() == ["7"]
+
+
+@pytest.mark.parametrize("token", ["NA", "N/A", "null", "NULL", "nan", "None", "<NA>", " "])
+def test_the_text_pandas_reads_as_missing_is_missing_at_predict_time_too(token):
+    columns = to_columns({"weight": [token], "origin": [1], "maker": [token]}, SCHEMA)
+    assert np.isnan(columns["weight"][0]) and columns["maker"][0] == MISSING_STRING

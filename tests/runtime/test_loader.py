@@ -100,3 +100,16 @@ def test_a_backend_for_the_wrong_format_is_a_usage_error(mpg_nn):
 def test_threads_are_passed_to_the_backend(mpg_nn):
     model = load(mpg_nn.export("onnx-fp32"), threads=1)
     assert model.backend._session.get_session_options().intra_op_num_threads == 1
+
+
+def test_a_sidecar_without_a_hash_cannot_silently_turn_verification_off(mpg_nn, tmp_path):
+    import json
+
+    folder = tmp_path / "copy"
+    shutil.copytree(mpg_nn.exports / "onnx-fp32", folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["sha256"] = None
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IntegrityError, match="records no sha256"):
+        load(folder / "model.onnx")
+    assert load(folder / "model.onnx", verify=False).format == "onnx"

@@ -58,6 +58,8 @@ def measure(model: Path, test_csv: Path, rows: int, batch_size: int) -> dict:
                                "--batch-size", str(batch_size)], capture_output=True, text=True)
         seconds = time.perf_counter() - started
         child = json.loads(done.stderr.strip().splitlines()[-1])
+        if child["code"] != 0 or not out.is_file():
+            raise RuntimeError(f"edgekit predict failed: {done.stderr.strip().splitlines()[:-1] or child}")
         with open(out, encoding="utf-8") as handle:
             predictions = sum(1 for _ in handle) - 1
         return {"rows": rows, "predictions": predictions, "exit_code": child["code"], "peak_rss_mb": child["peak_rss_mb"],

@@ -8,6 +8,7 @@ line on stderr and its exit code (2 for usage errors).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 

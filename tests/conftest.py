@@ -39,6 +39,50 @@ def build(root: Path, data, target: str, *, models: tuple[str, ...], cv: int = 2
     return Built(bundle, exports)
 
 
+BARE_BACKEND = r"""
+import json, sys
+import numpy as np
+path, x_path, out_path = sys.argv[1:4]
+x = np.load(x_path)
+if path.endswith(".tflite"):
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_path=path)
+    it.resize_tensor_input(it.get_input_details()[0]["index"], list(x.shape)); it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x); it.invoke()
+    y = it.get_tensor(it.get_output_details()[0]["index"])
+else:
+    import onnxruntime as ort
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    feeds = {"x": x} if names == ["x"] else {n: x[:, i:i + 1] for i, n in enumerate(names)}
+    y = session.run(None, feeds)[0]
+np.save(out_path, np.ravel(y))
+print(json.dumps(sorted(m for m in ("edgekit", "tensorflow", "keras", "sklearn") if m in sys.modules)))
+"""
+
+
+@pytest.fixture(scope="session")
+def bare_backend(tmp_path_factory):
+    """Run an export in a fresh process that imports only its backend (ai-edge-litert or
+    onnxruntime) on a float32 matrix: returns (outputs, heavy modules that were imported)."""
+    import json
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    folder = tmp_path_factory.mktemp("bare")
+
+    def run(model: Path, x):
+        x_path, out_path = folder / "x.npy", folder / "y.npy"
+        np.save(x_path, np.asarray(x, dtype=np.float32))
+        done = subprocess.run([sys.executable, "-c", BARE_BACKEND, str(model), str(x_path), str(out_path)],
+                              capture_output=True, text=True, check=True)
+        return np.load(out_path), json.loads(done.stdout.strip().splitlines()[-1])
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def auto_mpg_csv(tmp_path_factory) -> Path:
     """Auto MPG with a string feature (the maker, first word of car_name) for string paths."""

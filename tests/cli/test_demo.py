@@ -7,25 +7,6 @@ import sys
 import numpy as np
 import pytest
 
-BARE = r"""
-import sys, json
-import numpy as np
-path, x_path = sys.argv[1:3]
-x = np.load(x_path)
-if path.endswith(".tflite"):
-    from ai_edge_litert.interpreter import Interpreter
-    it = Interpreter(model_path=path)
-    it.resize_tensor_input(it.get_input_details()[0]["index"], list(x.shape)); it.allocate_tensors()
-    it.set_tensor(it.get_input_details()[0]["index"], x); it.invoke()
-    y = it.get_tensor(it.get_output_details()[0]["index"])
-else:
-    import onnxruntime as ort
-    s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    names = [i.name for i in s.get_inputs()]
-    feeds = {"x": x} if names == ["x"] else {n: x[:, i:i + 1] for i, n in enumerate(names)}
-    y = s.run(None, feeds)[0]
-print(json.dumps(np.ravel(y).astype(float).tolist()))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +35,7 @@ def test_demo_writes_reports_and_exports(demo):
 
 
 @pytest.mark.slow
-def test_every_demo_export_matches_its_source_in_a_bare_process(demo, tmp_path):
+def test_every_demo_export_matches_its_source_in_a_bare_process(demo, bare_backend):
     from edgekit.runtime.inputs import to_columns, to_matrix
     from edgekit.train import load_bundle
 
@@ -66,12 +47,11 @@ def test_every_demo_export_matches_its_source_in_a_bare_process(demo, tmp_path):
         test = bundle.split("test")
         schema = bundle.card.schema
         x = to_matrix(to_columns({f.name: test[f.name].to_numpy() for f in schema}, schema), schema)
-        np.save(tmp_path / "x.npy", x)
         source = bundle.source_model().predict_frame(test)
         for model in (bundle_dir / "exports").glob("*/model.*"):
-            done = subprocess.run([sys.executable, "-c", BARE, str(model), str(tmp_path / "x.npy")],
-                                  capture_output=True, text=True, check=True)
-            error = np.abs(np.asarray(json.loads(done.stdout)) - source).max()
+            outputs, heavy = bare_backend(model, x)
+            assert heavy == []
+            error = np.abs(outputs - source).max()
             parity = json.loads((model.parent / "manifest.json").read_text())["parity"]
             assert error == pytest.approx(parity["max_abs_error"], rel=1e-4, abs=1e-6), model
             if model.parent.name.endswith("fp32"):

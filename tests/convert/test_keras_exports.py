@@ -1,8 +1,6 @@
 """Keras -> TFLite and ONNX: every quantisation, parity reproducible in a bare backend process."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,34 +9,15 @@ from edgekit.runtime import load, read_manifest
 from edgekit.runtime.inputs import to_columns, to_matrix
 from edgekit.train import load_bundle
 
-BARE = r"""
-import json, sys
-import numpy as np
-path, x_path, out_path = sys.argv[1:4]
-x = np.load(x_path)
-if path.endswith(".tflite"):
-    from ai_edge_litert.interpreter import Interpreter
-    it = Interpreter(model_path=path)
-    it.resize_tensor_input(it.get_input_details()[0]["index"], list(x.shape)); it.allocate_tensors()
-    it.set_tensor(it.get_input_details()[0]["index"], x); it.invoke()
-    y = it.get_tensor(it.get_output_details()[0]["index"])
-else:
-    import onnxruntime as ort
-    y = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-np.save(out_path, y.reshape(-1))
-print(json.dumps(sorted(m for m in ("edgekit", "tensorflow", "keras") if m in sys.modules)))
-"""
 
 
 @pytest.fixture(scope="module")
-def reference(mpg_nn, tmp_path_factory):
+def reference(mpg_nn):
     bundle = load_bundle(mpg_nn.bundle)
     test = bundle.split("test")
     schema = bundle.card.schema
     x = to_matrix(to_columns({f.name: test[f.name].to_numpy() for f in schema}, schema), schema)
-    path = tmp_path_factory.mktemp("ref") / "x.npy"
-    np.save(path, x)
-    return path, bundle.source_model().predict_matrix(x)
+    return x, bundle.source_model().predict_matrix(x)
 
 
 def test_every_quantisation_is_produced_and_passes(mpg_nn):
@@ -51,13 +30,12 @@ def test_every_quantisation_is_produced_and_passes(mpg_nn):
 
 
 @pytest.mark.parametrize("name", ["tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "onnx-fp32", "onnx-dynamic", "onnx-int8"])
-def test_bare_backend_process_reproduces_the_parity_numbers(mpg_nn, reference, tmp_path, name):
-    x_path, source = reference
+def test_bare_backend_process_reproduces_the_parity_numbers(mpg_nn, reference, bare_backend, name):
+    x, source = reference
     path = mpg_nn.export(name)
-    out = tmp_path / "y.npy"
-    done = subprocess.run([sys.executable, "-c", BARE, str(path), str(x_path), str(out)], capture_output=True, text=True, check=True)
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == []  # only the backend was imported
-    error = np.abs(np.load(out) - source)
+    outputs, heavy = bare_backend(path, x)
+    assert heavy == []  # only the backend was imported
+    error = np.abs(outputs - source)
     parity = read_manifest(path).parity
     assert error.max() == pytest.approx(parity["max_abs_error"], rel=1e-4, abs=1e-6)
     assert error.mean() == pytest.approx(parity["mean_abs_error"], rel=1e-4, abs=1e-6)

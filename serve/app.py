@@ -20,7 +20,7 @@ import edgekit
 from edgekit.runtime.errors import ConfigError, InferenceError, SchemaError
 from edgekit.serve.batcher import MicroBatcher
 from edgekit.serve.errors import RequestError
-from edgekit.serve.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
+from edgekit.serve.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from edgekit.serve.predictors import Outputs, Predictor, check_name
 from edgekit.serve.protocol import REQUEST_MODELS
 from edgekit.serve.routes import tfserving_router, v2_router
@@ -40,6 +40,7 @@ def create_app(
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
     max_delay_ms: float = DEFAULT_MAX_DELAY_MS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
     log: str | os.PathLike | None = None,
     warm_up: bool = True,
 ) -> FastAPI:
@@ -48,7 +49,8 @@ def create_app(
     Requests are micro-batched (``max_batch_size`` rows, ``max_delay_ms`` window) onto
     one model thread unless ``batching`` is off. ``log`` names a SQLite prediction log
     (``edgekit.runtime.prediction_log``) that records every row; responses then carry
-    the rows' log ids. Bodies over ``max_body_bytes`` get 413. With ``warm_up`` one
+    the rows' log ids. Bodies over ``max_body_bytes`` get 413, bodies that take longer than
+    ``body_timeout`` seconds to arrive get 408. With ``warm_up`` one
     prediction runs at start-up, so the first request pays no tracing or loading cost.
     """
     if max_batch_size < 1:
@@ -57,6 +59,8 @@ def create_app(
         raise ConfigError(f"--max-delay-ms cannot be negative, got {max_delay_ms}")
     if max_body_bytes < 1024:
         raise ConfigError(f"--max-body-bytes must be at least 1024, got {max_body_bytes}")
+    if body_timeout <= 0:
+        raise ConfigError(f"--body-timeout must be positive, got {body_timeout}")
     name = check_name(name or predictor.name)
     prediction_log = open_log(log, predictor) if log is not None else None
     batcher = MicroBatcher(_batch_function(predictor, prediction_log), max_batch_size=max_batch_size,
@@ -89,7 +93,7 @@ def create_app(
     app.include_router(v2_router)
     app.include_router(tfserving_router)
     _add_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_body_bytes=max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_body_bytes=max_body_bytes, body_timeout=body_timeout)
     app.openapi = lambda: _openapi(app)
     return app
 

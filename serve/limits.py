@@ -1,19 +1,24 @@
-"""A request-body size limit as pure ASGI middleware (FastAPI has none of its own).
+"""Request-body size and read-time limits as pure ASGI middleware (FastAPI has neither).
 
 A declared ``Content-Length`` over the limit is refused before the app runs; a chunked
 body (no length) is counted as it streams in and refused the moment it crosses the
 limit, so an oversized body is never buffered whole. Both answer 413 with the JSON
 error format. (uvicorn discards the unread rest of the body and keeps the connection.)
+A body that does not arrive within ``body_timeout`` seconds (a slow or stalled client
+holding a connection open) gets 408; uvicorn itself has no such timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import zlib
 
 from starlette.exceptions import HTTPException
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+DEFAULT_BODY_TIMEOUT = 30.0
 
 
 class BodyTooLarge(HTTPException):
@@ -23,12 +28,20 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body is larger than the {limit}-byte limit")
 
 
+class BodyTimeout(HTTPException):
+    def __init__(self, seconds: float):
+        super().__init__(408, f"the request body did not arrive within {seconds:g} s")
+
+
 class BodySizeLimit:
-    def __init__(self, app, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
+    def __init__(self, app, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, body_timeout: float = DEFAULT_BODY_TIMEOUT):
         if max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
+        if body_timeout <= 0:
+            raise ValueError(f"body_timeout must be positive, got {body_timeout}")
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -45,12 +58,20 @@ class BodySizeLimit:
 
         received = 0
         started = False
+        body_done = False
+        deadline = time.monotonic() + self.body_timeout
 
         async def limited_receive():
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:  # afterwards the app may wait for a disconnect: no deadline then
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(deadline - time.monotonic(), 0.001))
+            except asyncio.TimeoutError:
+                raise BodyTimeout(self.body_timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if received > limit:
                     raise BodyTooLarge(limit)
             return message
@@ -63,10 +84,10 @@ class BodySizeLimit:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge as exc:  # an app without a handler for it
+        except (BodyTooLarge, BodyTimeout) as exc:  # an app without a handler for it
             if started:
                 raise
-            await send_json_error(send, 413, exc.detail)
+            await send_json_error(send, exc.status_code, exc.detail)
 
 
 def _content_length(scope) -> int | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from edgekit.runtime.errors import ConfigError, InferenceError
 from edgekit.serve.app import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_DELAY_MS, create_app
-from edgekit.serve.limits import DEFAULT_MAX_BODY_BYTES
+from edgekit.serve.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
 from edgekit.serve.predictors import check_name, check_source, load_predictor
 
 CONFIG_ENV = "EDGEKIT_SERVE_CONFIG"
@@ -38,6 +38,7 @@ class ServeConfig:
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
     max_delay_ms: float = DEFAULT_MAX_DELAY_MS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    body_timeout: float = DEFAULT_BODY_TIMEOUT  # a request body must arrive within this many seconds
     log: str | None = None
     # uvicorn hardening: past limit_concurrency connections+tasks new requests get 503;
     # idle keep-alive connections close after timeout_keep_alive s; request head (line +
@@ -61,6 +62,8 @@ class ServeConfig:
         for value, low, high, option in checks:
             if not low <= value <= high:
                 raise ConfigError(f"{option} must be between {low} and {high}, got {value}")
+        if not 0 < self.body_timeout <= 3600:
+            raise ConfigError(f"--body-timeout must be between 0 and 3600 s, got {self.body_timeout}")
         if not 0 <= self.max_delay_ms <= 10_000:
             raise ConfigError(f"--max-delay-ms must be between 0 and 10000, got {self.max_delay_ms}")
         if self.name is not None:
@@ -81,7 +84,8 @@ def build_app(config: ServeConfig):
     predictor = load_predictor(config.bundle, config.export, name=config.name)
     return create_app(
         predictor, batching=config.batching, max_batch_size=config.max_batch_size,
-        max_delay_ms=config.max_delay_ms, max_body_bytes=config.max_body_bytes, log=config.log,
+        max_delay_ms=config.max_delay_ms, max_body_bytes=config.max_body_bytes, body_timeout=config.body_timeout,
+        log=config.log,
     )
 
 

@@ -23,10 +23,12 @@ import click
 @click.option("--no-batching", is_flag=True, help="Run every request alone (still on the one model thread).")
 @click.option("--max-body-bytes", type=click.IntRange(1024), default=16 * 1024 * 1024, show_default=True,
               help="Larger request bodies get 413.")
+@click.option("--body-timeout", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
+              help="Seconds a request body may take to arrive before 408 (slow or stalled clients).")
 @click.option("--log", "log", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Record every prediction in this SQLite prediction log (for 'edgekit monitor').")
 @click.option("--access-log", is_flag=True, help="Log every request (costs throughput).")
-def serve(bundle, host, port, workers, export, name, max_batch_size, max_delay_ms, no_batching, max_body_bytes, log,
+def serve(bundle, host, port, workers, export, name, max_batch_size, max_delay_ms, no_batching, max_body_bytes, body_timeout, log,
           access_log):
     """Serve BUNDLE's model over REST: Open Inference Protocol (KServe V2, Triton clients)
     at /v2/models/NAME/infer and TensorFlow Serving's API at /v1/models/NAME:predict.
@@ -35,6 +37,6 @@ def serve(bundle, host, port, workers, export, name, max_batch_size, max_delay_m
 
     run(
         bundle, export=export, name=name, host=host, port=port, workers=workers, batching=not no_batching,
-        max_batch_size=max_batch_size, max_delay_ms=max_delay_ms, max_body_bytes=max_body_bytes,
+        max_batch_size=max_batch_size, max_delay_ms=max_delay_ms, max_body_bytes=max_body_bytes, body_timeout=body_timeout,
         log=str(log) if log is not None else None, access_log=access_log,
     )

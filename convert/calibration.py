@@ -57,12 +57,24 @@ class CalibrationSet:
 
         return generate
 
+    def filled_matrix(self) -> np.ndarray:
+        """The matrix with missing values replaced by each column's median: ORT's histogram
+        calibrators (entropy, percentile) cannot bin NaN, and the in-graph imputation that
+        would replace them runs in float anyway."""
+        matrix = self.matrix.copy()
+        with np.errstate(all="ignore"):
+            medians = np.nanmedian(np.where(np.isnan(matrix).all(axis=0), 0.0, matrix), axis=0)
+        rows, cols = np.nonzero(np.isnan(matrix))
+        matrix[rows, cols] = medians[cols]
+        return matrix
+
     def data_reader(self, input_names: list[str], layout: str):
         """An onnxruntime CalibrationDataReader over the same rows."""
         from onnxruntime.quantization import CalibrationDataReader
 
         if layout == "matrix":
-            feeds = [{input_names[0]: self.matrix[i : i + 1]} for i in range(len(self))]
+            matrix = self.filled_matrix()
+            feeds = [{input_names[0]: matrix[i : i + 1]} for i in range(len(self))]
         else:
             feeds = [{name: col[i : i + 1] for name, col in zip(input_names, self.column_feeds)} for i in range(len(self))]
 

@@ -8,6 +8,8 @@ instead of producing a file that pretends.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import tempfile
 from pathlib import Path
@@ -35,9 +37,7 @@ def require_quantizable(model, family: str) -> None:
 def quantize(model, quantization: str, job: Job, *, exclude: list[str], input_names: list[str], layout: str):
     """Return a quantised copy of ``model`` (an onnx.ModelProto)."""
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
-    options = job.options
     with tempfile.TemporaryDirectory(prefix="edgekit-quant-") as tmp:
         source, target = Path(tmp) / "float.onnx", Path(tmp) / "quant.onnx"
         onnx.save(model, source)
@@ -45,22 +45,30 @@ def quantize(model, quantization: str, job: Job, *, exclude: list[str], input_na
         level = root.level
         root.setLevel(logging.ERROR)  # ORT logs a "consider pre-processing" warning on root
         try:
-            if quantization == "dynamic":
-                quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=options.per_channel,
-                                 nodes_to_exclude=exclude)
-            else:
-                reader = job.calibration.data_reader(input_names, layout)
-                quantize_static(
-                    source, target, reader,
-                    quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8,
-                    per_channel=options.per_channel,
-                    calibrate_method=getattr(CalibrationMethod, _METHODS[options.calibration_method]),
-                    nodes_to_exclude=exclude,
-                )
+            with contextlib.redirect_stdout(io.StringIO()):  # the histogram calibrators print progress
+                _run_quantizer(quantization, source, target, job, exclude, input_names, layout)
         except Exception as exc:  # ORT raises a mix of ValueError, RuntimeError, onnx errors
             raise ConversionError(f"onnxruntime {quantization} quantisation failed: {exc}") from exc
         finally:
             root.setLevel(level)
         return onnx.load(target)
+
+
+def _run_quantizer(quantization: str, source: Path, target: Path, job: Job, exclude: list[str],
+                   input_names: list[str], layout: str) -> None:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    options = job.options
+    if quantization == "dynamic":
+        quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=options.per_channel,
+                         nodes_to_exclude=exclude)
+        return
+    quantize_static(
+        source, target, job.calibration.data_reader(input_names, layout),
+        quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        per_channel=options.per_channel,
+        calibrate_method=getattr(CalibrationMethod, _METHODS[options.calibration_method]),
+        nodes_to_exclude=exclude,
+    )

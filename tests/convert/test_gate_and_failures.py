@@ -121,3 +121,14 @@ def test_digits_network_int8_is_small_and_keeps_accuracy(tmp_path):
     prediction = load(bundle / "exports" / "tflite-int8" / "model.tflite").predict(test.drop(columns=["target"]))
     int8_accuracy = (prediction.values.astype(int) == test["target"].to_numpy()).mean()
     assert accuracy - int8_accuracy <= 0.01
+
+
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_onnx_static_int8_with_other_calibration_methods_and_per_channel(mpg_nn, tmp_path, method):
+    report = convert(mpg_nn.bundle, tmp_path / method, ConvertOptions(formats=("onnx",), quantizations=("int8",),
+                                                                      calibration_method=method, per_channel=True),
+                     show_progress=False)
+    result = report.results[0]
+    assert result.status in ("passed", "rejected")  # the gate decides; either way the file is real
+    manifest = read_manifest(tmp_path / method / ("" if result.status == "passed" else "rejected") / "onnx-int8" / "model.onnx")
+    assert manifest.quant["calibration_method"] == method and manifest.quant["per_channel"] is True

@@ -34,7 +34,8 @@ def open_tflite_runtime(content: bytes, *, threads: int | None, name: str):
 
 def open_tf_lite(content: bytes, *, threads: int | None, name: str):
     try:
-        import tensorflow as tf  # last resort: heavy, and tf.lite.Interpreter is deprecated
+        # Last resort, imported only when asked for: heavy, and tf.lite.Interpreter is deprecated.
+        tf = importlib.import_module("tensorflow")
     except ImportError as exc:
         raise MissingDependencyError("tensorflow", "train", purpose="for the tf.lite fallback") from exc
     return LiteRTBackend(tf.lite.Interpreter, content, threads, name, "tf.lite")

@@ -113,3 +113,13 @@ def test_a_sidecar_without_a_hash_cannot_silently_turn_verification_off(mpg_nn, 
     with pytest.raises(IntegrityError, match="records no sha256"):
         load(folder / "model.onnx")
     assert load(folder / "model.onnx", verify=False).format == "onnx"
+
+
+def test_the_tf_lite_fallback_predicts_like_ai_edge_litert(mpg_nn):
+    import numpy as np
+
+    x = np.array([[4, 97, 88, 2130, 14.5, 70, 3], [8, 350, 165, 3693, 11.5, 70, 1]], np.float32)
+    litert = load(mpg_nn.export("tflite-int8"))
+    fallback = load(mpg_nn.export("tflite-int8"), backend="tf.lite")
+    assert fallback.backend.name == "tf.lite"
+    np.testing.assert_allclose(fallback.predict_array(x), litert.predict_array(x), rtol=1e-6)

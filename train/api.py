@@ -256,7 +256,3 @@ def _leaderboard(results: list[CandidateResult], metric: Metric) -> list[dict[st
     for rank, row in enumerate(finished, 1):
         row["rank"] = rank
     return finished + failed
-
-
-def with_config(config: TrainConfig, **changes: Any) -> TrainConfig:
-    return replace(config, **changes)

@@ -34,10 +34,6 @@ _REGISTRY: dict[str, dict[str, str]] = {
 EXTRAS = {"tflite": "litert", "onnx": "onnx", "ort": "onnx"}
 
 
-def backend_names(fmt: str) -> list[str]:
-    return list(_REGISTRY.get(fmt, {}))
-
-
 def resolve(fmt: str, backend: str | None):
     """Return the factories to try for ``fmt``, restricted to ``backend`` if given."""
     choices = _REGISTRY.get(fmt)

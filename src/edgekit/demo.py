@@ -11,7 +11,6 @@ too (and said so), so the device comparison always includes a .tflite.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -99,21 +98,3 @@ def predict_on_device(conversions, test_csv: Path, rows: int = 5) -> list[dict[s
                         "predictions": [round(float(v), 3) for v in values]})
     out.insert(0, {"export": "actual", "backend": "-", "predictions": [float(r[TARGET]) for r in records]})
     return out
-
-
-def summary(demo: DemoResult) -> dict[str, Any]:
-    """The headline numbers, as printed and as written into the reports."""
-    card, bench = demo.card, demo.bench
-    comparison = bench["comparison"]
-    return {
-        "winner": card["winner"]["name"],
-        "test": {k: v for k, v in card["test_metrics"].items()},
-        "exports": sum(len([r for r in c["results"] if r["status"] == "passed"]) for c in demo.conversions),
-        "recommended": comparison["recommended"],
-        "same_model": comparison.get("same_model"),
-        "seconds": demo.seconds,
-    }
-
-
-def dump(demo: DemoResult) -> str:
-    return json.dumps(summary(demo), indent=2, default=str)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-import click
 
 
 def csv_list(value: str | None) -> tuple[str, ...]:
@@ -33,7 +32,3 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
-
-
-def echo_err(message: str) -> None:
-    click.echo(message, err=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 
-
 def csv_list(value: str | None) -> tuple[str, ...]:
     """'a, b,c' -> ('a', 'b', 'c'); None or '' -> ()."""
     if not value:

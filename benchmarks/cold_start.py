@@ -65,16 +65,12 @@ def _run(script: str, path: Path, row: dict, x: list) -> dict:
 
 def first_test_row(model_path: Path, test_csv: Path) -> tuple[dict, list[float]]:
     """The first test row as the runtime takes it (dict) and as the bare backend takes it."""
+    from edgekit.benchmarks.edge import first_row
     from edgekit.runtime import read_manifest
     from edgekit.runtime.inputs import to_columns, to_matrix
-    from edgekit.runtime.io import CsvChunks
 
     schema = read_manifest(model_path).schema
-    chunks = CsvChunks(test_csv, size=1)
-    header, rows = chunks.header, next(iter(chunks))
-    chunks.close()
-    values = dict(zip(header, rows[0]))
-    row = {f.name: values[f.name] or None for f in schema}
+    row = first_row(test_csv, schema.names)
     x = to_matrix(to_columns([row], schema), schema)[0]
     if any(f.is_string for f in schema):
         raise SystemExit("the bare comparison needs an all-numeric model")

@@ -98,3 +98,20 @@ def iris(tmp_path_factory) -> SimpleNamespace:
         pd.DataFrame({"request_id": ids, "target": rows["target"].to_numpy()}).to_csv(case.actuals[name], index=False)
     return case
 
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run the edgekit CLI in-process: args -> (exit code, stdout, stderr)."""
+    from edgekit.cli.main import main
+
+    def run(args) -> tuple[int, str, str]:
+        try:
+            main(args)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

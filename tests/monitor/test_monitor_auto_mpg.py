@@ -7,20 +7,10 @@ import json
 
 import pytest
 
-from edgekit.cli.main import main
 from edgekit.monitor import run_monitor
 
 pytestmark = pytest.mark.slow
 
-
-def run_cli(args, capsys) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_a_stream_from_the_training_period_is_ok(auto_mpg):
@@ -60,16 +50,16 @@ def test_the_report_is_written_as_json_markdown_and_self_contained_html(auto_mpg
     assert report.outputs["html"] == str(tmp_path / "report" / "monitor.html")
 
 
-def test_the_cli_exits_0_1_or_3_by_overall_status(auto_mpg, tmp_path, capsys):
+def test_the_cli_exits_0_1_or_3_by_overall_status(auto_mpg, tmp_path, run_cli):
     common = ["--bundle", str(auto_mpg.bundle), "--no-plots"]
-    code, out, _ = run_cli(["monitor", str(auto_mpg.logs["held"]), *common, "--out", str(tmp_path / "ok")], capsys)
+    code, out, _ = run_cli(["monitor", str(auto_mpg.logs["held"]), *common, "--out", str(tmp_path / "ok")])
     assert code == 0 and "status: ok (exit 0)" in out and "weight" in out
     # Fixed, tiny PSI thresholds turn the sampling noise of the held-out stream into warnings.
     code, out, _ = run_cli(["monitor", str(auto_mpg.logs["held"]), *common, "--out", str(tmp_path / "warn"),
-                            "--psi-warn", "0.01", "--psi-alert", "10", "--no-psi-noise"], capsys)
+                            "--psi-warn", "0.01", "--psi-alert", "10", "--no-psi-noise"])
     assert code == 1 and "status: warn (exit 1)" in out
     code, out, _ = run_cli(["monitor", str(auto_mpg.logs["late"]), *common, "--out", str(tmp_path / "alert"),
-                            "--actuals", str(auto_mpg.actuals["late"]), "--window", "100"], capsys)
+                            "--actuals", str(auto_mpg.actuals["late"]), "--window", "100"])
     assert code == 3 and "status: alert (exit 3)" in out and "rmse" in out
     assert (tmp_path / "alert" / "monitor.html").is_file()
 

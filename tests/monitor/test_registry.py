@@ -15,7 +15,6 @@ import time
 import numpy as np
 import pytest
 
-from edgekit.cli.main import main
 from edgekit.monitor.registry import Registry, RegistryError, bundle_fingerprint
 
 
@@ -191,30 +190,21 @@ def test_the_registry_imports_nothing_heavy():
 
 
 # -- CLI ----------------------------------------------------------------------------------
-def run_cli(args, capsys) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
-
-def test_registry_cli_registers_lists_promotes_and_rolls_back(tmp_path, fake_bundle, capsys):
+def test_registry_cli_registers_lists_promotes_and_rolls_back(tmp_path, fake_bundle, run_cli):
     root = str(tmp_path / "reg")
-    assert run_cli(["registry", "register", str(fake_bundle()), "--root", root], capsys)[:2] == (
+    assert run_cli(["registry", "register", str(fake_bundle()), "--root", root])[:2] == (
         0, f"registered v1 (production) at {tmp_path / 'reg' / 'versions' / 'v0001'}\n")
     assert run_cli(["registry", "register", str(fake_bundle(rmse=1.5)), "--root", root, "--parent", "1",
-                    "--notes", "retrain"], capsys)[0] == 0
-    code, out, _ = run_cli(["registry", "list", "--root", root], capsys)
+                    "--notes", "retrain"])[0] == 0
+    code, out, _ = run_cli(["registry", "list", "--root", root])
     assert code == 0 and "rmse 1.5" in out and "retrain" in out
-    assert run_cli(["registry", "promote", "v2", "--root", root], capsys)[1] == "v2 is now production\n"
-    code, out, _ = run_cli(["registry", "show", "production", "--root", root, "--json"], capsys)
+    assert run_cli(["registry", "promote", "v2", "--root", root])[1] == "v2 is now production\n"
+    code, out, _ = run_cli(["registry", "show", "production", "--root", root, "--json"])
     shown = json.loads(out)
     assert (shown["name"], shown["lineage"], shown["intact"]) == ("v2", ["v2", "v1"], True)
-    assert run_cli(["registry", "rollback", "--root", root], capsys)[1] == "rolled back: v1 is now production\n"
-    assert [v["stage"] for v in json.loads(run_cli(["registry", "list", "--root", root, "--json"], capsys)[1])] == [
+    assert run_cli(["registry", "rollback", "--root", root])[1] == "rolled back: v1 is now production\n"
+    assert [v["stage"] for v in json.loads(run_cli(["registry", "list", "--root", root, "--json"])[1])] == [
         "production", "archived"]
 
 
@@ -224,10 +214,10 @@ def test_registry_cli_registers_lists_promotes_and_rolls_back(tmp_path, fake_bun
     (["registry", "rollback"], "first production version"),
     (["registry", "register", "/nonexistent-bundle"], "not a bundle folder"),
 ])
-def test_registry_cli_errors_print_one_line_and_exit_2(tmp_path, fake_bundle, capsys, args, message):
+def test_registry_cli_errors_print_one_line_and_exit_2(tmp_path, fake_bundle, run_cli, args, message):
     root = tmp_path / ("reg" if args[1] != "list" else "missing")
     if args[1] != "list":
         Registry(root).register(fake_bundle())
-    code, out, err = run_cli([*args, "--root", str(root)], capsys)
+    code, out, err = run_cli([*args, "--root", str(root)])
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1 and err.startswith("edgekit: error:")

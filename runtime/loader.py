@@ -1,4 +1,8 @@
-"""``load``: verify a model file, read its manifest, open a backend."""
+"""``load``: verify a model file, read its manifest, open a backend.
+
+Any .tflite/.onnx/.ort file loads as a :class:`TensorModel` (the tensor layer); a file
+carrying an edgekit tabular manifest loads as the tabular :class:`Model` built on it.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.runtime import backends
-from edgekit.runtime.errors import IntegrityError, MissingDependencyError, ModelLoadError
-from edgekit.runtime.manifest import METADATA_KEY, SIDECAR_NAME, Manifest
+from edgekit.runtime.errors import ConfigError, IntegrityError, MissingDependencyError, ModelLoadError
+from edgekit.runtime.manifest import METADATA_KEY, SIDECAR_NAME, Manifest, parse_manifest
 from edgekit.runtime.model import Model
+from edgekit.runtime.tensor_model import TensorModel
 from edgekit.runtime.onnx_file import check_external_data, inspect_onnx
 from edgekit.runtime.tflite_file import FILE_IDENTIFIER, inspect_tflite
 
@@ -31,17 +36,26 @@ def detect_format(head: bytes, path: Path) -> str:
     hint = f" despite its .{suffix} extension" if suffix in ("tflite", "onnx", "ort") else ""
     raise ModelLoadError(
         f"{path.name}: not a TFLite, ONNX or ORT model{hint}",
-        hint="edgekit runs .tflite and .onnx files made by 'edgekit convert'",
+        hint="edgekit runs .tflite (LiteRT), .onnx and .ort (ONNX Runtime) model files",
     )
 
 
-def read_manifest(path: str | os.PathLike) -> Manifest:
-    """The manifest of a model file (embedded, completed by the sidecar), without a backend."""
+def read_manifest(path: str | os.PathLike, *, required: bool = True):
+    """The manifest of a model file (embedded, completed by the sidecar), without a backend.
+
+    A :class:`Manifest` for tabular exports, a ``TensorManifest`` for converted foreign
+    models; ``None`` for a file edgekit never touched when ``required`` is false."""
     path = Path(path)
     content = _read(path)
     fmt = detect_format(content[:8], path)
-    embedded, _ = _embedded(content, fmt, path)
-    return _merge(embedded, _sidecar(path), path)
+    embedded, _, _ = _embedded(content, fmt, path)
+    manifest = _merge(embedded, _sidecar(path))
+    if manifest is None and required:
+        raise ModelLoadError(
+            f"{path.name}: no edgekit manifest inside the file or beside it",
+            hint="'edgekit info' still describes its tensors; 'edgekit convert' embeds a manifest",
+        )
+    return manifest
 
 
 def load(
@@ -51,13 +65,17 @@ def load(
     backend: str | None = None,
     verify: bool = True,
     log: str | os.PathLike | None = None,
-) -> Model:
-    """Load a .tflite/.onnx/.ort export for prediction.
+    signature: str | None = None,
+) -> Model | TensorModel:
+    """Load a .tflite/.onnx/.ort file: the tabular :class:`Model` for edgekit tabular
+    exports, a :class:`TensorModel` for any other model file. Both have ``inputs``,
+    ``outputs`` and ``run(feeds)``.
 
     The file's structure is checked before native code sees it; with ``verify`` (the
-    default) its sha256 must match the sidecar manifest when one is present. ``threads``
-    sets the backend's thread count; ``backend`` forces one (see
-    ``edgekit.runtime.backends``). ``log`` names a SQLite prediction log.
+    default) its sha256 must match the manifest when one records it. ``threads`` sets the
+    backend's thread count; ``backend`` forces one (see ``edgekit.runtime.backends``);
+    ``signature`` picks a TFLite signature when a file has several. ``log`` names a SQLite
+    prediction log (tabular models).
     """
     path = Path(path)
     content = _read(path)
@@ -71,17 +89,28 @@ def load(
     if verified:
         _verify(content, sidecar.sha256, path)
     fmt = detect_format(content[:8], path)
-    embedded, onnx_info = _embedded(content, fmt, path)
-    manifest = _merge(embedded, sidecar, path)
-    if verify and manifest.sha256 and not verified:
+    embedded, onnx_info, metadata = _embedded(content, fmt, path)
+    manifest = _merge(embedded, sidecar)
+    if verify and manifest is not None and manifest.sha256 and not verified:
         _verify(content, manifest.sha256, path)
-    engine = _open_backend(fmt, content, path, manifest, threads, backend, onnx_info)
+        verified = True
+    tabular = isinstance(manifest, Manifest)
+    if log is not None and not tabular:
+        raise ConfigError(f"{path.name}: the prediction log needs an edgekit tabular export (a feature schema)",
+                          hint="drop --log for raw tensor models")
+    engine = _open_backend(fmt, content, path, manifest if tabular else None, threads, backend, onnx_info, signature)
+    digest = hashlib.sha256(content).hexdigest()
+    tensor = TensorModel(path, fmt, engine, sha256=digest, size_bytes=len(content),
+                         manifest=None if tabular else manifest, metadata=metadata, verified=verified)
+    if not tabular:
+        return tensor
+    _check_io(engine, manifest, path)
     logger = None
     if log is not None:
         from edgekit.runtime.prediction_log import PredictionLog
 
-        logger = PredictionLog(log, model_id=manifest.sha256 or hashlib.sha256(content).hexdigest(), schema=manifest.schema)
-    return Model(path, manifest, engine, logger=logger)
+        logger = PredictionLog(log, model_id=manifest.sha256 or digest, schema=manifest.schema)
+    return Model(path, manifest, engine, logger=logger, tensor=tensor)
 
 
 def _verify(content: bytes, expected: str, path: Path) -> None:
@@ -107,59 +136,53 @@ def _read(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _embedded(content: bytes, fmt: str, path: Path) -> tuple[Manifest | None, Any]:
+def _embedded(content: bytes, fmt: str, path: Path) -> tuple[Any, Any, dict]:
+    """(embedded manifest or None, ONNX file info or None, raw metadata entries)."""
     if fmt == "tflite":
         info = inspect_tflite(content, path.name)
         blob = info.metadata.get(METADATA_KEY)
-        return (Manifest.from_json(blob) if blob else None), None
+        return (parse_manifest(blob) if blob else None), None, dict(info.metadata)
     if fmt == "onnx":
         info = inspect_onnx(content, path.name)
         check_external_data(info, path)
         blob = info.metadata.get(METADATA_KEY)
-        return (Manifest.from_json(blob) if blob else None), info
-    return None, None  # .ort flatbuffers: the sidecar carries the manifest
+        return (parse_manifest(blob) if blob else None), info, dict(info.metadata)
+    return None, None, {}  # .ort flatbuffers: the sidecar carries the manifest
 
 
-def _sidecar(path: Path) -> Manifest | None:
+def _sidecar(path: Path):
     for candidate in (path.with_name(path.name + ".manifest.json"), path.with_name(SIDECAR_NAME)):
         if candidate.is_file():
-            manifest = Manifest.from_json(candidate.read_bytes())
+            manifest = parse_manifest(candidate.read_bytes())
             if manifest.file in (None, path.name) or candidate.name != SIDECAR_NAME:
                 return manifest
     return None
 
 
-def _merge(embedded: Manifest | None, sidecar: Manifest | None, path: Path) -> Manifest:
-    if embedded is None and sidecar is None:
-        raise ModelLoadError(
-            f"{path.name}: no edgekit manifest inside the file or beside it",
-            hint="export the model with 'edgekit convert', which embeds the feature schema",
-        )
-    if embedded is None:
-        return sidecar  # type: ignore[return-value]
-    if sidecar is None:
-        return embedded
+def _merge(embedded, sidecar):
+    if embedded is None or sidecar is None:
+        return embedded if sidecar is None else sidecar
     return embedded.with_file_facts(
         file=sidecar.file, sha256=sidecar.sha256, size_bytes=sidecar.size_bytes, parity=sidecar.parity
     )
 
 
-def _open_backend(fmt, content, path, manifest, threads, backend, onnx_info):
+def _open_backend(fmt, content, path, manifest: Manifest | None, threads, backend, onnx_info, signature):
     missing: list[MissingDependencyError] = []
     for name, factory in backends.resolve(fmt, backend):
         try:
             opener = factory()
             if fmt == "tflite":
-                engine = opener(content, threads=threads, name=path.name)
+                engine = opener(content, threads=threads, name=path.name, signature=signature)
             else:
                 # External data must be resolved next to the file; otherwise use the
                 # bytes already verified, so the file cannot change in between.
                 source = path if onnx_info is None or onnx_info.external_locations else content
-                engine = opener(source, threads=threads, name=path.name, outputs=manifest.outputs)
+                outputs = manifest.outputs if manifest is not None else None
+                engine = opener(source, threads=threads, name=path.name, outputs=outputs, signature=signature)
         except MissingDependencyError as exc:
             missing.append(exc)
             continue
-        _check_io(engine, manifest, path)
         return engine
     raise missing[0]
 
@@ -169,6 +192,8 @@ def _check_io(engine, manifest: Manifest, path: Path) -> None:
     if manifest.format == "onnx" and list(engine.input_names) != expected:
         raise ModelLoadError(f"{path.name}: model inputs {engine.input_names} do not match its manifest {expected}")
     if manifest.format == "tflite":
+        if len(engine.inputs) != 1:
+            raise ModelLoadError(f"{path.name}: expected one input tensor, found {len(engine.inputs)}")
         width = manifest.preprocessing.n_outputs if manifest.preprocessing else len(manifest.schema)
         if engine.input_width != width:
             raise ModelLoadError(f"{path.name}: model input width {engine.input_width} does not match its manifest ({width})")

@@ -151,3 +151,18 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def parse_manifest(text: str | bytes):
+    """A :class:`Manifest` (tabular export) or a ``TensorManifest`` (``kind: "tensor"``)."""
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"manifest is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelLoadError("manifest JSON must be an object")
+    if data.get("kind") == "tensor":
+        from edgekit.runtime.tensor_manifest import TensorManifest
+
+        return TensorManifest.from_dict(data)
+    return Manifest.from_dict(data)

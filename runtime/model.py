@@ -48,13 +48,18 @@ class Prediction:
 
 
 class Model:
-    """An exported model with its manifest; not thread-safe (one interpreter state)."""
+    """A tabular export: rows with a feature schema in, decoded predictions out.
 
-    def __init__(self, path: Path, manifest: Manifest, backend: Backend, *, logger: Any = None):
+    The adapter over the tensor layer: ``tensor`` is the file's :class:`TensorModel`, and
+    ``inputs``, ``outputs`` and ``run`` reach it directly. Not thread-safe (one
+    interpreter state)."""
+
+    def __init__(self, path: Path, manifest: Manifest, backend: Backend, *, logger: Any = None, tensor: Any = None):
         self.path = path
         self.manifest = manifest
         self.backend = backend
         self.logger = logger
+        self.tensor = tensor
         self._prep = manifest.preprocessing.apply if manifest.preprocessing else None
         # The hot path is a closure specialised to this model, stored on the instance so a
         # call skips method lookup (see edgekit.runtime.hot_path).
@@ -77,6 +82,18 @@ class Model:
     @property
     def format(self) -> str:
         return self.manifest.format
+
+    @property
+    def inputs(self):
+        return self.tensor.inputs
+
+    @property
+    def outputs(self):
+        return self.tensor.outputs
+
+    def run(self, feeds, *, dequantize: bool = False) -> dict[str, np.ndarray]:
+        """Raw tensors in and out, bypassing the schema (see ``TensorModel.run``)."""
+        return self.tensor.run(feeds, dequantize=dequantize)
 
     def __repr__(self) -> str:
         m = self.manifest

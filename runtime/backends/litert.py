@@ -1,9 +1,13 @@
 """TFLite interpreters: ai-edge-litert, tflite-runtime or tf.lite, behind one thin class.
 
-Dynamic batch follows LiteRT's rules: resize, allocate, then re-read the details, once
-per new batch size; outputs are read only after ``invoke``. int8/uint8 inputs are
-quantised with clipping and quantised outputs dequantised here, so callers always see
-float32.
+The class is the tensor layer's TFLite engine: named inputs and outputs (the signature's
+keys when the file has signatures, tensor names otherwise), any number of them, any
+dtype, dynamic dimensions. LiteRT's rules are followed: resize, allocate, then re-read
+the details, once per new input shape; outputs are read only after ``invoke``.
+
+``invoke`` takes arrays already in the tensor's dtype (see ``edgekit.runtime.tensors``)
+and returns raw outputs. ``run`` and ``output_runner`` serve the tabular adapter: float
+in (quantised here), float out (dequantised here).
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from typing import Sequence
 
 import numpy as np
 
-from edgekit.runtime.errors import InferenceError, MissingDependencyError, ModelLoadError
+from edgekit.runtime.errors import ConfigError, InferenceError, MissingDependencyError, ModelLoadError
 from edgekit.runtime.native_stderr import filtered_stderr
+from edgekit.runtime.tensors import Quantization, TensorSpec, dtype_name
 
 
 def _interpreter_class(module: str, package: str):
@@ -24,34 +29,54 @@ def _interpreter_class(module: str, package: str):
         raise MissingDependencyError(package, "litert", purpose="to run .tflite models") from exc
 
 
-def open_ai_edge_litert(content: bytes, *, threads: int | None, name: str):
-    return LiteRTBackend(_interpreter_class("ai_edge_litert.interpreter", "ai-edge-litert"), content, threads, name, "ai-edge-litert")
+def open_ai_edge_litert(content: bytes, *, threads: int | None, name: str, signature: str | None = None):
+    cls = _interpreter_class("ai_edge_litert.interpreter", "ai-edge-litert")
+    return LiteRTBackend(cls, content, threads, name, "ai-edge-litert", signature)
 
 
-def open_tflite_runtime(content: bytes, *, threads: int | None, name: str):
-    return LiteRTBackend(_interpreter_class("tflite_runtime.interpreter", "tflite-runtime"), content, threads, name, "tflite-runtime")
+def open_tflite_runtime(content: bytes, *, threads: int | None, name: str, signature: str | None = None):
+    cls = _interpreter_class("tflite_runtime.interpreter", "tflite-runtime")
+    return LiteRTBackend(cls, content, threads, name, "tflite-runtime", signature)
 
 
-def open_tf_lite(content: bytes, *, threads: int | None, name: str):
+def open_tf_lite(content: bytes, *, threads: int | None, name: str, signature: str | None = None):
     try:
         # Last resort, imported only when asked for: heavy, and tf.lite.Interpreter is deprecated.
         tf = importlib.import_module("tensorflow")
     except ImportError as exc:
         raise MissingDependencyError("tensorflow", "train", purpose="for the tf.lite fallback") from exc
-    return LiteRTBackend(tf.lite.Interpreter, content, threads, name, "tf.lite")
+    return LiteRTBackend(tf.lite.Interpreter, content, threads, name, "tf.lite", signature)
 
 
-def _quant(detail: dict) -> tuple[float, int] | None:
-    if detail["dtype"] not in (np.int8, np.uint8):
-        return None
-    scale, zero_point = detail["quantization"]
-    return float(scale), int(zero_point)
+def _quantization(detail: dict) -> Quantization | None:
+    params = detail.get("quantization_parameters") or {}
+    scales = np.asarray(params.get("scales", ()), dtype=np.float64).reshape(-1)
+    if scales.size == 0:
+        scale, zero_point = detail.get("quantization", (0.0, 0))
+        if not scale:
+            return None
+        return Quantization((float(scale),), (int(zero_point),), 0)
+    points = np.asarray(params.get("zero_points", ()), dtype=np.int64).reshape(-1)
+    if points.size == 0:
+        points = np.zeros(scales.size, dtype=np.int64)
+    return Quantization(tuple(float(s) for s in scales), tuple(int(z) for z in points),
+                        int(params.get("quantized_dimension", 0)))
+
+
+def _spec(name: str, detail: dict) -> TensorSpec:
+    signature = detail.get("shape_signature")
+    shape = signature if signature is not None and len(signature) == len(detail["shape"]) else detail["shape"]
+    dims = tuple(None if int(d) < 0 else int(d) for d in shape)
+    return TensorSpec(name, dims, dtype_name(detail["dtype"]), _quantization(detail))
 
 
 class LiteRTBackend:
-    """One interpreter with a single matrix input."""
+    """One interpreter; one signature (subgraph) of it is run."""
 
-    def __init__(self, interpreter_class, content: bytes, threads: int | None, name: str, library: str):
+    format = "tflite"
+
+    def __init__(self, interpreter_class, content: bytes, threads: int | None, name: str, library: str,
+                 signature: str | None = None):
         self.name = library
         try:
             with filtered_stderr():
@@ -59,71 +84,137 @@ class LiteRTBackend:
                 self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"{name}: the TFLite interpreter refused the model: {exc}") from exc
-        inputs = self._interp.get_input_details()
-        if len(inputs) != 1:
-            raise ModelLoadError(f"{name}: expected one input tensor, found {len(inputs)}")
-        self.input_names = [inputs[0]["name"]]
+        try:
+            self.signatures = dict(self._interp.get_signature_list())
+        except (AttributeError, ValueError, RuntimeError):  # very old runtimes
+            self.signatures = {}
+        self.signature = self._choose_signature(signature, name)
+        self._runner = None  # a SignatureRunner for signatures outside subgraph 0
+        if self.signature is None:
+            self._in_details = list(self._interp.get_input_details())
+            self._out_details = list(self._interp.get_output_details())
+            in_names = [d["name"] for d in self._in_details]
+            out_names = [d["name"] for d in self._out_details]
+        else:
+            runner = self._interp.get_signature_runner(self.signature)
+            in_map, out_map = runner.get_input_details(), runner.get_output_details()
+            in_names, out_names = list(in_map), list(out_map)
+            self._in_details, self._out_details = [in_map[k] for k in in_names], [out_map[k] for k in out_names]
+            if getattr(runner, "_subgraph_index", 0) != 0:
+                self._runner = runner
+        self.inputs = tuple(_spec(n, d) for n, d in zip(in_names, self._in_details))
+        self.outputs = tuple(_spec(n, d) for n, d in zip(out_names, self._out_details))
+        self.input_names = list(in_names)
+        self.output_names = list(out_names)
+        self._in_index = [int(d["index"]) for d in self._in_details]
+        self._out_index = [int(d["index"]) for d in self._out_details]
+        self._shapes = [tuple(int(s) for s in d["shape"]) for d in self._in_details]
         self._set = self._interp.set_tensor
         self._invoke = self._interp.invoke
         self._get = self._interp.get_tensor
-        self._batch = -1
-        self._read_details()
 
-    def _read_details(self) -> None:
-        detail = self._interp.get_input_details()[0]
-        self._in_index = detail["index"]
-        self._in_dtype = detail["dtype"]
-        self._in_quant = _quant(detail)
-        self._in_width = int(detail["shape"][1]) if len(detail["shape"]) > 1 else 1
-        self._batch = int(detail["shape"][0])
-        self._out = [(d["index"], _quant(d)) for d in self._interp.get_output_details()]
-        self._plain_out = [index for index, quant in self._out if quant is None]
-        self._all_plain = len(self._plain_out) == len(self._out)
+    def _choose_signature(self, signature: str | None, name: str) -> str | None:
+        if signature is not None:
+            if signature not in self.signatures:
+                raise ConfigError(f"{name} has no signature {signature!r}",
+                                  hint=f"its signatures: {sorted(self.signatures) or 'none'}")
+            return signature
+        if not self.signatures:
+            return None
+        # Several signatures and none asked for: the one on the primary subgraph, as
+        # benchmark_model runs by default (found by its tensor indices).
+        primary = {int(d["index"]) for d in self._interp.get_input_details()}
+        for key in self.signatures:
+            runner = self._interp.get_signature_runner(key)
+            if getattr(runner, "_subgraph_index", 0) == 0:
+                return key
+            if {int(d["index"]) for d in runner.get_input_details().values()} == primary:
+                return key
+        return next(iter(self.signatures))
 
-    @property
-    def input_width(self) -> int:
-        return self._in_width
-
-    @property
-    def input_quantization(self) -> tuple[float, int] | None:
-        return self._in_quant
-
-    def _resize(self, batch: int) -> None:
+    # -- the tensor layer ----------------------------------------------------------------
+    def invoke(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Arrays in input order, already of the input dtypes -> raw outputs in output order."""
+        if self._runner is not None:
+            try:
+                result = self._runner(**dict(zip(self.input_names, arrays)))
+            except (ValueError, RuntimeError) as exc:
+                raise InferenceError(f"LiteRT failed to run signature {self.signature!r}: {exc}") from exc
+            return [result[k] for k in self.output_names]
+        self._fit_shapes(arrays)
         try:
-            self._interp.resize_tensor_input(self._in_index, [batch, self._in_width], strict=False)
-            with filtered_stderr():
-                self._interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise InferenceError(f"cannot resize the model input to batch {batch}: {exc}") from exc
-        self._read_details()
-
-    def run(self, feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
-        x = feeds[0]
-        if x.shape[0] != self._batch:
-            self._resize(x.shape[0])
-        if self._in_quant is not None:
-            scale, zero_point = self._in_quant
-            info = np.iinfo(self._in_dtype)
-            x = np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(self._in_dtype)
-        try:
-            self._set(self._in_index, x)
+            for index, array in zip(self._in_index, arrays):
+                self._set(index, array)
             self._invoke()
         except (ValueError, RuntimeError) as exc:
             raise InferenceError(f"LiteRT failed to run the model: {exc}") from exc
-        if self._all_plain:
-            return [self._get(index) for index in self._plain_out]
-        return [self._dequantize(index, quant) for index, quant in self._out]
+        return [self._get(index) for index in self._out_index]
 
-    def output_runner(self, position: int):
-        """A callable x -> one output, skipping the general path for float models."""
-        index_out, quant = self._out[position]
-        if self._in_quant is not None or quant is not None:
-            return lambda x: self.run([x])[position]
-        set_tensor, invoke, get_tensor, index_in = self._set, self._invoke, self._get, self._in_index
+    def _fit_shapes(self, arrays: Sequence[np.ndarray]) -> None:
+        changed = False
+        for i, array in enumerate(arrays):
+            if array.shape != self._shapes[i]:
+                try:
+                    self._interp.resize_tensor_input(self._in_index[i], list(array.shape), strict=False)
+                except (ValueError, RuntimeError) as exc:
+                    raise InferenceError(f"cannot resize input {self.input_names[i]!r} to {list(array.shape)}: {exc}") from exc
+                self._shapes[i] = tuple(array.shape)
+                changed = True
+        if changed:
+            try:
+                with filtered_stderr():
+                    self._interp.allocate_tensors()
+            except (ValueError, RuntimeError) as exc:
+                raise InferenceError(f"cannot allocate the model for input shapes {self._shapes}: {exc}") from exc
+
+    def raw_runner(self):
+        """A callable for one pre-converted input array -> first raw output (benchmark loops)."""
+        if self._runner is not None or len(self._in_index) != 1:
+            return lambda x: self.invoke([x])[0]
+        set_tensor, invoke, get_tensor = self._set, self._invoke, self._get
+        index_in, index_out = self._in_index[0], self._out_index[0]
 
         def run(x: np.ndarray) -> np.ndarray:
-            if x.shape[0] != self._batch:
-                self._resize(x.shape[0])
+            if x.shape != self._shapes[0]:
+                self._fit_shapes([x])
+            set_tensor(index_in, x)
+            invoke()
+            return get_tensor(index_out)
+
+        return run
+
+    # -- the tabular adapter's float view ------------------------------------------------
+    @property
+    def input_width(self) -> int:
+        shape = self._shapes[0]
+        return int(shape[1]) if len(shape) > 1 else 1
+
+    @property
+    def input_quantization(self) -> tuple[float, int] | None:
+        spec = self.inputs[0]
+        return (spec.quantization.scale[0], spec.quantization.zero_point[0]) if spec.quantized else None
+
+    def _resize(self, batch: int) -> None:
+        self._fit_shapes([np.empty((batch, self.input_width), dtype=np.float32)])
+
+    def run(self, feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Float arrays in (quantised when the input is), dequantised outputs out."""
+        arrays = [spec.quantization.quantize(x, spec.numpy_dtype) if spec.quantized else x
+                  for spec, x in zip(self.inputs, feeds)]
+        raw = self.invoke(arrays)
+        return [spec.quantization.dequantize(y) if spec.quantized else y for spec, y in zip(self.outputs, raw)]
+
+    def output_runner(self, position: int):
+        """A callable x -> one float output, skipping the general path for float models."""
+        quantized = self.inputs[0].quantized or self.outputs[position].quantized
+        if quantized or self._runner is not None:
+            return lambda x: self.run([x])[position]
+        set_tensor, invoke, get_tensor = self._set, self._invoke, self._get
+        index_in, index_out = self._in_index[0], self._out_index[position]
+
+        def run(x: np.ndarray) -> np.ndarray:
+            if x.shape != self._shapes[0]:
+                self._fit_shapes([x])
             try:
                 set_tensor(index_in, x)
                 invoke()
@@ -132,10 +223,3 @@ class LiteRTBackend:
             return get_tensor(index_out)
 
         return run
-
-    def _dequantize(self, index: int, quant: tuple[float, int] | None) -> np.ndarray:
-        y = self._get(index)
-        if quant is None:
-            return y
-        scale, zero_point = quant
-        return (y.astype(np.float32) - zero_point) * np.float32(scale)

@@ -72,19 +72,25 @@ def test_missing_file_and_folder_are_load_errors(tmp_path):
         load(tmp_path)
 
 
-def test_a_model_without_any_manifest_is_refused(tmp_path):
+def test_a_model_without_any_manifest_loads_as_a_tensor_model_but_has_no_manifest(tmp_path):
     import numpy as np
     import onnx
     from onnx import TensorProto, helper
+
+    from edgekit.runtime import TensorModel, read_manifest
 
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])])
     path = tmp_path / "plain.onnx"
     onnx.save(helper.make_model(graph), path)
+    model = load(path)
+    assert isinstance(model, TensorModel) and model.manifest is None
+    x = np.arange(3, dtype=np.float32).reshape(3, 1)
+    np.testing.assert_array_equal(model.run({"x": x})["y"], x)
     with pytest.raises(ModelLoadError, match="no edgekit manifest"):
-        load(path)
-    assert np  # keep numpy import explicit for readers
+        read_manifest(path)
+    assert read_manifest(path, required=False) is None
 
 
 def test_an_unavailable_backend_names_the_extra_to_install(mpg_nn):

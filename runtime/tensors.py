@@ -145,18 +145,18 @@ def convert_feed(spec: TensorSpec, value: Any) -> np.ndarray:
         raise SchemaError(f"{where} takes {target}; got complex numbers")
     if spec.quantized and kind == "f":
         _check_finite(arr, where, target, allow_inf=True)
-        return np.ascontiguousarray(spec.quantization.quantize(arr, np.dtype(target)))
+        return _contiguous(spec.quantization.quantize(arr, np.dtype(target)))
     dt = np.dtype(target)
     if arr.dtype == dt:
-        return np.ascontiguousarray(arr)
+        return _contiguous(arr)
     if dt.kind == "f":
         if kind == "f" and dt.itemsize < arr.dtype.itemsize:
             _check_float_range(arr, dt, where)
-        return np.ascontiguousarray(arr, dtype=dt)
+        return _contiguous(arr.astype(dt))
     if dt.kind == "b":
         if kind != "b" and not np.isin(arr, (0, 1)).all():
             raise SchemaError(f"{where} takes booleans; got values other than 0 and 1 in {arr.dtype}")
-        return np.ascontiguousarray(arr.astype(bool))
+        return _contiguous(arr.astype(bool))
     # Integer targets: only values that survive the cast unchanged.
     if kind == "f":
         _check_finite(arr, where, target)
@@ -169,7 +169,12 @@ def convert_feed(spec: TensorSpec, value: Any) -> np.ndarray:
         if low < info.min or high > info.max:
             bad = low if low < info.min else high
             raise SchemaError(f"{where} takes {target}; value {bad} is outside [{info.min}, {info.max}]")
-    return np.ascontiguousarray(arr.astype(dt))
+    return _contiguous(arr.astype(dt))
+
+
+def _contiguous(arr: np.ndarray) -> np.ndarray:
+    # np.ascontiguousarray would turn a 0-d scalar tensor into shape (1,).
+    return arr if arr.flags.c_contiguous else arr.copy(order="C")
 
 
 def _as_array(value: Any, spec: TensorSpec, where: str) -> np.ndarray:

@@ -7,6 +7,7 @@ converts it with the real converters, so tests exercise the same code paths user
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,3 +125,19 @@ def maker_nn(tmp_path_factory, auto_mpg_csv) -> Built:
     """Auto MPG with a string categorical, Keras MLP (strings index-coded by the runtime)."""
     return build(tmp_path_factory.mktemp("maker_nn"), auto_mpg_csv, "mpg", models=("nn",), formats=("tflite",),
                  quantizations=("fp32", "int8"))
+
+
+def _foreign_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("edgekit_tests_foreign_models", Path(__file__).with_name("foreign_models.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def foreign(tmp_path_factory):
+    """Models built with TFLiteConverter, onnx.helper and plain Keras (tests/foreign_models.py)."""
+    return _foreign_module().build_all(tmp_path_factory.mktemp("foreign"))

@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from typing import Any, Mapping
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -18,13 +16,15 @@ from starlette.exceptions import HTTPException
 
 import edgekit
 from edgekit.runtime.errors import ConfigError, InferenceError, SchemaError
+from edgekit.serve.adapters import adapter_for
 from edgekit.serve.batcher import MicroBatcher
 from edgekit.serve.errors import RequestError
 from edgekit.serve.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, BodySizeLimit
-from edgekit.serve.predictors import Outputs, Predictor, check_name
+from edgekit.serve.predictors import Predictor, check_name
 from edgekit.serve.protocol import REQUEST_MODELS
 from edgekit.serve.routes import tfserving_router, v2_router
 from edgekit.serve.state import ServeState
+from edgekit.serve.tensor_predictor import TensorPredictor
 
 logger = logging.getLogger("edgekit.serve")
 
@@ -33,7 +33,7 @@ DEFAULT_MAX_DELAY_MS = 2.0
 
 
 def create_app(
-    predictor: Predictor,
+    predictor: Predictor | TensorPredictor,
     *,
     name: str | None = None,
     batching: bool = True,
@@ -46,8 +46,10 @@ def create_app(
 ) -> FastAPI:
     """A FastAPI app serving ``predictor`` over the V2 and TF Serving REST APIs.
 
-    Requests are micro-batched (``max_batch_size`` rows, ``max_delay_ms`` window) onto
-    one model thread unless ``batching`` is off. ``log`` names a SQLite prediction log
+    ``predictor`` is a feature-schema :class:`Predictor` (bundle or tabular export) or a
+    :class:`TensorPredictor` (any model file, its own tensors). Requests are micro-batched
+    (``max_batch_size`` rows, ``max_delay_ms`` window) onto one model thread unless
+    ``batching`` is off or the model has no batch dimension. ``log`` names a SQLite prediction log
     (``edgekit.runtime.prediction_log``) that records every row; responses then carry
     the rows' log ids. Bodies over ``max_body_bytes`` get 413, bodies that take longer than
     ``body_timeout`` seconds to arrive get 408. With ``warm_up`` one
@@ -62,10 +64,13 @@ def create_app(
     if body_timeout <= 0:
         raise ConfigError(f"--body-timeout must be positive, got {body_timeout}")
     name = check_name(name or predictor.name)
-    prediction_log = open_log(log, predictor) if log is not None else None
-    batcher = MicroBatcher(_batch_function(predictor, prediction_log), max_batch_size=max_batch_size,
-                           max_delay_ms=max_delay_ms, enabled=batching)
-    state = ServeState(predictor, batcher, name=name, max_body_bytes=max_body_bytes, log=prediction_log)
+    adapter = adapter_for(predictor)
+    prediction_log = adapter.open_log(log) if log is not None else None
+    batcher = MicroBatcher(adapter.batch_function(prediction_log), max_batch_size=max_batch_size,
+                           max_delay_ms=max_delay_ms, enabled=batching and adapter.batchable,
+                           merge=adapter.merge, split=adapter.split)
+    state = ServeState(predictor, batcher, name=name, max_body_bytes=max_body_bytes, log=prediction_log,
+                       adapter=adapter)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -98,32 +103,9 @@ def create_app(
     return app
 
 
-def _batch_function(predictor: Predictor, prediction_log: Any):
-    if prediction_log is None:
-        return predictor.predict_columns
-
-    def predict_and_log(columns: Mapping[str, np.ndarray]) -> Outputs:
-        outputs = predictor.predict_columns(columns)
-        ids = prediction_log.log(columns, _as_prediction(outputs, predictor))
-        return replace(outputs, request_ids=tuple(ids))
-
-    return predict_and_log
-
-
-def _as_prediction(outputs: Outputs, predictor: Predictor):
-    from edgekit.runtime.model import Prediction
-
-    if predictor.task == "regression":
-        return Prediction("regression", outputs.prediction)
-    return Prediction("classification", outputs.label, outputs.probabilities, predictor.labels)
-
-
 def open_log(path: str | os.PathLike, predictor: Predictor):
     """The runtime's SQLite prediction log (safe for several worker processes at once)."""
-    from edgekit.runtime.prediction_log import PredictionLog
-
-    return PredictionLog(path, model_id=predictor.model_id, schema=predictor.schema, task=predictor.task,
-                         labels=predictor.labels)
+    return adapter_for(predictor).open_log(path)
 
 
 # -- errors -------------------------------------------------------------------------------

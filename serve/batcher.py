@@ -10,6 +10,12 @@ grow by themselves and the delay matters only when the server is idle.
 A request with more rows than ``max_batch_size`` runs alone (it is never split). With
 batching off every request still runs on the worker thread, one call each.
 
+What a batch is made of is pluggable: ``merge`` joins the requests' payloads (default:
+concatenate every column along axis 0) and ``split`` hands each request its part of the
+outputs (default: slices of :class:`Outputs`, refusing outputs of the wrong length).
+Requests only share a batch when their ``key`` is equal (tensor requests whose non-batch
+dimensions differ cannot be concatenated); tabular requests all have the same key.
+
 Callers that wrap each request's whole handling in :meth:`MicroBatcher.in_flight` let
 the batcher skip the wait when no other request is being handled: then nobody can join
 the batch, and waiting would only add ``max_delay_ms`` to every request at low load.
@@ -23,7 +29,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Any, Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 
@@ -31,7 +37,9 @@ from edgekit.runtime.errors import InferenceError
 from edgekit.serve.errors import UnavailableError
 from edgekit.serve.predictors import Outputs
 
-BatchFunction = Callable[[Mapping[str, np.ndarray]], Outputs]
+BatchFunction = Callable[[Any], Any]
+MergeFunction = Callable[[list[Any]], Any]
+SplitFunction = Callable[[Any, Sequence[int]], list[Any]]
 
 
 @dataclass
@@ -93,6 +101,7 @@ class _Job:
     rows: int
     future: asyncio.Future
     enqueued: float  # loop.time()
+    key: Hashable = ()  # only jobs with equal keys share a batch
     started: int = 0  # perf_counter_ns when its batch started
 
 
@@ -100,7 +109,7 @@ class MicroBatcher:
     """Runs ``predict`` for concatenated requests on one worker thread."""
 
     def __init__(self, predict: BatchFunction, *, max_batch_size: int = 32, max_delay_ms: float = 2.0,
-                 enabled: bool = True):
+                 enabled: bool = True, merge: MergeFunction | None = None, split: SplitFunction | None = None):
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
         if max_delay_ms < 0:
@@ -109,6 +118,8 @@ class MicroBatcher:
         self.max_batch_size = max_batch_size
         self.max_delay_ms = max_delay_ms
         self.enabled = enabled
+        self.merge = merge or concatenate_rows
+        self.split = split or split_rows
         self.stats = BatchStats()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgekit-model")
         self._queue: asyncio.Queue[_Job] | None = None
@@ -158,8 +169,9 @@ class MicroBatcher:
         finally:
             self._in_flight -= 1
 
-    async def submit(self, columns: Mapping[str, np.ndarray], rows: int) -> Outputs:
-        """Queue validated columns of ``rows`` rows; return their outputs."""
+    async def submit(self, columns: Mapping[str, np.ndarray], rows: int, *, key: Hashable = ()) -> Outputs:
+        """Queue validated columns of ``rows`` rows; return their outputs. Only requests
+        with an equal ``key`` are batched together."""
         if self._closed:
             raise UnavailableError("the server is shutting down")
         loop = asyncio.get_running_loop()
@@ -167,7 +179,7 @@ class MicroBatcher:
             return await self._run_alone(columns, rows, loop)
         if self._collector is None:
             self.start()
-        job = _Job(columns, rows, loop.create_future(), loop.time())
+        job = _Job(columns, rows, loop.create_future(), loop.time(), key)
         t0 = time.perf_counter_ns()
         self._queue.put_nowait(job)
         try:
@@ -226,7 +238,7 @@ class MicroBatcher:
                         break
                 else:
                     job = queue.get_nowait()
-                if rows + job.rows > self.max_batch_size:
+                if rows + job.rows > self.max_batch_size or job.key != first.key:
                     carry = job  # it opens the next batch
                     break
                 jobs.append(job)
@@ -245,7 +257,8 @@ class MicroBatcher:
         for job in jobs:
             job.started = started
         try:
-            outputs = await self._call(_concatenate([j.columns for j in jobs]), sum(j.rows for j in jobs), loop)
+            outputs = await self._call(self.merge([j.columns for j in jobs]), loop)
+            parts = self.split(outputs, [j.rows for j in jobs])
         except Exception as exc:
             if len(jobs) == 1:
                 _settle(jobs[0], exc=exc)
@@ -254,7 +267,7 @@ class MicroBatcher:
             for job in jobs:
                 begin = time.perf_counter_ns()
                 try:
-                    one = await self._call(job.columns, job.rows, loop)
+                    (one,) = self.split(await self._call(job.columns, loop), [job.rows])
                 except Exception as single_exc:
                     _settle(job, exc=single_exc)
                 else:
@@ -262,22 +275,30 @@ class MicroBatcher:
                     _settle(job, result=one)
             return
         self.stats.record_batch(len(jobs), sum(j.rows for j in jobs), time.perf_counter_ns() - started)
-        offset = 0
-        for job in jobs:
-            _settle(job, result=outputs.slice(offset, offset + job.rows))
-            offset += job.rows
+        for job, part in zip(jobs, parts, strict=True):
+            _settle(job, result=part)
 
-    async def _call(self, columns: Mapping[str, np.ndarray], rows: int, loop) -> Outputs:
-        outputs = await loop.run_in_executor(self.executor, self.predict, columns)
-        if len(outputs) != rows:  # slicing would hand requests each other's rows
-            raise InferenceError(f"the model returned {len(outputs)} rows of outputs for {rows} rows of inputs")
-        return outputs
+    async def _call(self, payload: Any, loop) -> Any:
+        return await loop.run_in_executor(self.executor, self.predict, payload)
 
 
-def _concatenate(parts: list[Mapping[str, np.ndarray]]) -> Mapping[str, np.ndarray]:
+def concatenate_rows(parts: list[Mapping[str, np.ndarray]]) -> Mapping[str, np.ndarray]:
+    """Every named array of every part, joined along axis 0 (the rows)."""
     if len(parts) == 1:
         return parts[0]
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def split_rows(outputs: Outputs, sizes: Sequence[int]) -> list[Outputs]:
+    """Consecutive row slices of ``outputs``, one per request of ``sizes`` rows."""
+    total = sum(sizes)
+    if len(outputs) != total:  # slicing would hand requests each other's rows
+        raise InferenceError(f"the model returned {len(outputs)} rows of outputs for {total} rows of inputs")
+    parts, offset = [], 0
+    for size in sizes:
+        parts.append(outputs.slice(offset, offset + size))
+        offset += size
+    return parts
 
 
 def _settle(job: _Job, *, result: Outputs | None = None, exc: BaseException | None = None) -> None:

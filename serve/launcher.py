@@ -1,12 +1,15 @@
 """Start a server on a free loopback port for tests and benchmarks, and stop it again.
 
 ``serve_in_thread(app)`` runs an app (from :func:`create_app`) under uvicorn in a
-background thread of this process; ``serve_in_subprocess(bundle, ...)`` runs the real
+background thread of this process; ``serve_in_subprocess(model, ...)`` runs the real
 ``edgekit serve`` command in its own process, as a benchmark should (the client then
-does not share the server's GIL). Both return once ``/v2/health/ready`` answers 200.
+does not share the server's GIL). ``model`` is a bundle folder or any .tflite/.onnx/.ort
+file. Both return once ``/v2/health/ready`` answers 200 (the model is loaded and warmed up).
 
 >>> with serve_in_subprocess("bundles/auto-mpg-mpg") as server:
 ...     httpx.post(f"{server.url}/v1/models/{server.name}:predict", json={...})
+>>> with serve_in_subprocess("kws.tflite", "--max-batch-size", "64") as server:
+...     server.name                         # 'kws': GET {server.url}/v2/models/kws for its tensors
 """
 
 from __future__ import annotations
@@ -119,7 +122,9 @@ def serve_in_thread(app, *, host: str = "127.0.0.1", port: int = 0, timeout: flo
 def serve_in_subprocess(bundle: str | os.PathLike, *args: str, export: str | os.PathLike | None = None,
                         host: str = "127.0.0.1", timeout: float = 180.0, env: dict[str, str] | None = None,
                         python: str | None = None, attempts: int = 3) -> RunningServer:
-    """Run ``edgekit serve BUNDLE [--export FILE] ARGS...`` on a free port of ``host``.
+    """Run ``edgekit serve MODEL [--export FILE] ARGS...`` on a free port of ``host``;
+    ``bundle`` is a bundle folder or a model file (then served as its own tensors unless
+    it is an edgekit tabular export).
 
     ``args`` are further CLI options (e.g. ``"--no-batching"``, ``"--workers", "2"``). The
     port is picked just before the start; if another process takes it first, the start is
@@ -164,7 +169,9 @@ def _name_from_args(bundle, export, args: Sequence[str]) -> str:
     args = list(args)
     if "--name" in args and args.index("--name") + 1 < len(args):
         return args[args.index("--name") + 1]
-    return Path(export).stem if export is not None else Path(bundle).name
+    if export is not None:
+        return Path(export).stem
+    return Path(bundle).stem if Path(bundle).is_file() else Path(bundle).name
 
 
 def _tail(text: str, lines: int = 20) -> str:

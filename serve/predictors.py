@@ -1,5 +1,8 @@
 """One small interface over what can be served: a bundle's source model or an export.
 
+Any other model file (no feature schema) is served as its own tensors by
+``edgekit.serve.tensor_predictor.TensorPredictor``; :func:`load_predictor` picks.
+
 ``predict_columns`` takes the runtime's validated columns (``edgekit.runtime.inputs.
 to_columns``) for a whole batch and returns :class:`Outputs`. Neither implementation is
 called from more than one thread at a time: the server runs every call on one worker
@@ -22,8 +25,10 @@ from edgekit.runtime.errors import ConfigError, ModelLoadError
 from edgekit.runtime.inputs import to_columns
 from edgekit.runtime.schema import Schema
 
+MODEL_SUFFIXES = (".tflite", ".onnx", ".ort")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-PLATFORMS = {"sklearn": "sklearn", "keras": "keras", "onnx": "onnxruntime_onnx", "tflite": "tflite"}
+PLATFORMS = {"sklearn": "sklearn", "keras": "keras", "onnx": "onnxruntime_onnx", "ort": "onnxruntime_onnx",
+             "tflite": "tflite"}
 
 
 @dataclass(frozen=True)
@@ -135,42 +140,80 @@ class ExportPredictor(Predictor):
 
 
 def load_predictor(bundle: str | os.PathLike | None = None, export: str | os.PathLike | None = None, *,
-                   name: str | None = None) -> Predictor:
+                   name: str | None = None, signature: str | None = None, threads: int | None = None):
     """The source model of ``bundle``, or the ``export`` file run through the runtime.
 
-    With both, the export is served and the bundle only checked against it (same features
+    ``bundle`` may itself be a model file (``edgekit serve MODEL``). An edgekit tabular
+    export becomes an :class:`ExportPredictor`; any other .tflite/.onnx/.ort file a
+    ``TensorPredictor`` serving its own tensors (``signature`` picks one of a TFLite
+    file's signatures, ``threads`` sets the backend's threads). With both a bundle and an
+    export, the export is served and the bundle only checked against it (same features
     in the same order), so a stale export is refused instead of answering nonsense.
     """
+    bundle, export = model_file_as_export(bundle, export)
     if export is not None:
-        from edgekit.runtime import load
+        from edgekit.runtime import TensorModel, load
 
         export = Path(export)
-        model = load(export)
+        model = load(export, signature=signature, threads=threads)
+        if isinstance(model, TensorModel):
+            if bundle is not None:
+                raise _not_tabular(export, bundle)
+            from edgekit.serve.tensor_predictor import TensorPredictor
+
+            return TensorPredictor(model, name=name or export.stem)
         if bundle is not None:
             check_export_matches(Path(bundle), model.schema, export)
         return ExportPredictor(model, name=name or export.stem)
     if bundle is None:
-        raise ConfigError("nothing to serve: give a bundle folder or an export file")
+        raise ConfigError("nothing to serve: give a bundle folder or a model file")
+    if signature is not None or threads is not None:
+        raise ConfigError("--signature and --threads apply to model files, not to a bundle's source model",
+                          hint="serve an export: edgekit serve BUNDLE --export FILE")
     from edgekit.train import load_bundle
 
     loaded = load_bundle(bundle)
     return SourcePredictor(loaded.source_model(), name=name or loaded.path.name, model_id=loaded.model_sha256)
 
 
-def check_source(bundle: str | os.PathLike | None, export: str | os.PathLike | None = None) -> Schema:
-    """Cheap checks that a bundle and/or export can be served, without loading a model:
-    what a supervisor runs before starting worker processes that would each fail."""
+def model_file_as_export(bundle: str | os.PathLike | None, export: str | os.PathLike | None):
+    """``(bundle, export)`` with a model file given as the bundle moved to ``export`` (a
+    missing path with a model file's extension too, so that the error names the file)."""
+    if bundle is not None and (Path(bundle).is_file() or
+                               (not Path(bundle).exists() and Path(bundle).suffix.lower() in MODEL_SUFFIXES)):
+        if export is not None:
+            raise ConfigError(f"{bundle} is a file, not a bundle folder; --export needs the bundle it was made from",
+                              hint=f"serve the file on its own: edgekit serve {bundle}")
+        return None, bundle
+    return bundle, export
+
+
+def check_source(bundle: str | os.PathLike | None, export: str | os.PathLike | None = None) -> Schema | None:
+    """Cheap checks that a bundle and/or model file can be served, without loading a model:
+    what a supervisor runs before starting worker processes that would each fail. The
+    feature schema, or None for a model file served as plain tensors."""
+    bundle, export = model_file_as_export(bundle, export)
     schema = read_bundle_schema(Path(bundle)) if bundle is not None else None
     if export is None:
         if schema is None:
-            raise ConfigError("nothing to serve: give a bundle folder or an export file")
+            raise ConfigError("nothing to serve: give a bundle folder or a model file")
         return schema
-    from edgekit.runtime import read_manifest
+    from edgekit.runtime import Manifest, read_manifest
 
-    manifest = read_manifest(export)
+    manifest = read_manifest(export, required=False)
+    if not isinstance(manifest, Manifest):
+        if schema is not None:
+            raise _not_tabular(Path(export), bundle)
+        return None
     if schema is not None:
         _compare_schemas(schema, manifest.schema, Path(bundle), Path(export))
     return manifest.schema
+
+
+def _not_tabular(export: Path, bundle) -> ConfigError:
+    return ConfigError(f"{export.name} is not an edgekit tabular export (it has no feature schema), "
+                       f"so it cannot be checked against bundle {bundle}",
+                       hint=f"serve the file on its own: edgekit serve {export}")
 
 
 def read_bundle_schema(bundle: Path) -> Schema:

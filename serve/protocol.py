@@ -33,7 +33,7 @@ class RequestInput(_Request):
     tensor travels in the binary part of the body (``parameters.binary_data_size``)."""
 
     name: str = Field(min_length=1, max_length=256)
-    shape: list[Dim] = Field(min_length=1, max_length=MAX_RANK)
+    shape: list[Dim] = Field(max_length=MAX_RANK)  # [] for a scalar tensor
     datatype: Datatype
     parameters: Parameters | None = None
     data: list[Any] | None = None

@@ -1,5 +1,8 @@
 """The HTTP endpoints: thin wrappers of parse -> batch -> encode.
 
+Decoding and encoding belong to the served model's adapter (``state.adapter``: feature
+columns for tabular models, the model's own tensors for any other model file).
+
 Bodies are read by hand (not through FastAPI's body parameters) because V2 bodies may
 carry binary tensors after the JSON, and so that every error keeps the ``{"error": ...}``
 format; the request models are added to the OpenAPI document by ``app._openapi``.
@@ -102,7 +105,7 @@ async def model_version_metadata(model_name: str, model_version: str, request: R
 
 def _model_metadata(state: ServeState, model_name: str, model_version: str | None) -> Response:
     state.check_model(model_name, model_version)
-    return _json(v2.model_metadata(state.predictor, [state.version]))
+    return _json(state.adapter.metadata_v2([state.version]))
 
 
 @v2_router.get("/v2/models/{model_name}/ready", response_model=Readiness, responses=READY)
@@ -156,13 +159,9 @@ async def _infer(state: ServeState, request: Request, model_name: str, model_ver
 async def _infer_in_flight(state: ServeState, request: Request) -> Response:
     body = await _read_body(request, state)
     parsed, binary = v2.parse_request(body, request.headers.get(v2.HEADER_LENGTH))
-    decoded = v2.decode_request(parsed, binary, state.predictor)
-    outputs = await state.predict(decoded.columns, decoded.rows)
-    content, headers = v2.encode_response(
-        outputs, decoded.outputs, model_name=state.name, model_version=state.version,
-        request_id=decoded.id, integer_labels=state.predictor.integer_labels,
-        parameters={"prediction_ids": list(outputs.request_ids)} if outputs.request_ids is not None else None,
-    )
+    decoded = state.adapter.decode_v2(parsed, binary)
+    outputs = await state.predict(decoded.columns, decoded.rows, decoded.key)
+    content, headers = state.adapter.encode_v2(outputs, decoded, model_name=state.name, model_version=state.version)
     media_type = "application/octet-stream" if headers else "application/json"
     return Response(content, media_type=media_type, headers=headers)
 
@@ -221,13 +220,10 @@ async def _predict(state: ServeState, request: Request, model_name: str, model_v
 
 async def _predict_in_flight(state: ServeState, request: Request) -> Response:
     body = await _read_body(request, state)
-    parsed = tfserving.parse_request(body)
-    columns, fmt = tfserving.decode_request(parsed, state.predictor.schema)
-    outputs = await state.predict(columns, len(next(iter(columns.values()))))
-    doc = tfserving.encode_response(outputs, fmt, state.predictor)
-    if outputs.request_ids is not None:
-        doc["prediction_ids"] = list(outputs.request_ids)
-    return _json(doc)
+    parsed = tfserving.parse_request(body, state.adapter.signatures)
+    submission = state.adapter.decode_tfserving(parsed)
+    outputs = await state.predict(submission.payload, submission.rows, submission.key)
+    return _json(state.adapter.encode_tfserving(outputs, submission.fmt))
 
 
 @tfserving_router.get("/v1/models/{model_name}", response_model=ModelStatus, responses=NOT_FOUND)
@@ -249,4 +245,4 @@ async def model_version_status(model_name: str, model_version: str, request: Req
 async def signature_metadata(model_name: str, request: Request) -> Response:
     state = state_of(request)
     state.check_model(model_name)
-    return _json(tfserving.signature_metadata(state.predictor, state.version))
+    return _json(state.adapter.signature_metadata(state.version))

@@ -11,14 +11,14 @@ import json
 import os
 import socket
 import sys
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from edgekit.runtime.errors import ConfigError, InferenceError
 from edgekit.serve.app import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_DELAY_MS, create_app
 from edgekit.serve.limits import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES
-from edgekit.serve.predictors import check_name, check_source, load_predictor
+from edgekit.serve.predictors import check_name, check_source, load_predictor, model_file_as_export
 
 CONFIG_ENV = "EDGEKIT_SERVE_CONFIG"
 FACTORY = "edgekit.serve.server:app_from_env"
@@ -28,9 +28,11 @@ FACTORY = "edgekit.serve.server:app_from_env"
 class ServeConfig:
     """Everything ``edgekit serve`` takes; JSON-able so worker processes can rebuild it."""
 
-    bundle: str | None = None
+    bundle: str | None = None  # a bundle folder (or a model file, moved to ``export`` by validate)
     export: str | None = None
     name: str | None = None
+    signature: str | None = None  # which signature of a multi-signature .tflite file
+    threads: int | None = None  # backend threads for model files
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -52,8 +54,9 @@ class ServeConfig:
     log_level: str = "info"
 
     def validate(self) -> "ServeConfig":
+        """Checked settings; a model file given as the bundle comes back as ``export``."""
         if self.bundle is None and self.export is None:
-            raise ConfigError("nothing to serve: give a bundle folder (and optionally --export FILE)")
+            raise ConfigError("nothing to serve: give a bundle folder (and optionally --export FILE) or a model file")
         checks = (
             (self.port, 0, 65535, "--port"), (self.workers, 1, 64, "--workers"),
             (self.max_batch_size, 1, 1 << 20, "--max-batch-size"), (self.max_body_bytes, 1024, 1 << 34, "--max-body-bytes"),
@@ -66,9 +69,12 @@ class ServeConfig:
             raise ConfigError(f"--body-timeout must be between 0 and 3600 s, got {self.body_timeout}")
         if not 0 <= self.max_delay_ms <= 10_000:
             raise ConfigError(f"--max-delay-ms must be between 0 and 10000, got {self.max_delay_ms}")
+        if self.threads is not None and not 1 <= self.threads <= 256:
+            raise ConfigError(f"--threads must be between 1 and 256, got {self.threads}")
         if self.name is not None:
             check_name(self.name)
-        return self
+        bundle, export = model_file_as_export(self.bundle, self.export)
+        return replace(self, bundle=bundle, export=export)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -81,7 +87,8 @@ class ServeConfig:
 
 def build_app(config: ServeConfig):
     """Load the model named by ``config`` and wrap it in an app."""
-    predictor = load_predictor(config.bundle, config.export, name=config.name)
+    predictor = load_predictor(config.bundle, config.export, name=config.name, signature=config.signature,
+                               threads=config.threads)
     return create_app(
         predictor, batching=config.batching, max_batch_size=config.max_batch_size,
         max_delay_ms=config.max_delay_ms, max_body_bytes=config.max_body_bytes, body_timeout=config.body_timeout,
@@ -127,7 +134,8 @@ def run(bundle: str | os.PathLike | None = None, *, export: str | os.PathLike | 
         try:
             app = build_app(config)
             uv_config = uvicorn.Config(app, **uvicorn_options(config))  # also sets up uvicorn's logging
-            _announce(config, sock, app.state.edgekit.predictor.describe(), app.state.edgekit.name)
+            state = app.state.edgekit
+            _announce(config, sock, state.predictor.describe(), state.name, batching=state.batcher.enabled)
             server = uvicorn.Server(uv_config)
             server.run(sockets=[sock])
         finally:
@@ -177,11 +185,13 @@ def _listen(config: ServeConfig) -> socket.socket:
                           hint="choose another --port or --host") from exc
 
 
-def _announce(config: ServeConfig, sock: socket.socket, what: str, name: str) -> None:
+def _announce(config: ServeConfig, sock: socket.socket, what: str, name: str, *, batching: bool | None = None) -> None:
     host, port = sock.getsockname()[:2]
     base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    batching = (f"micro-batching up to {config.max_batch_size} rows within {config.max_delay_ms:g} ms"
-                if config.batching else "no batching")
+    if config.batching if batching is None else batching:
+        batching = f"micro-batching up to {config.max_batch_size} rows within {config.max_delay_ms:g} ms"
+    else:
+        batching = "no batching (the model has no batch dimension)" if config.batching else "no batching"
     print(f"edgekit serve: {what}; {batching}\n"
           f"  V2 (Triton/KServe): {base}/v2/models/{name}/infer\n"
           f"  TF Serving:         {base}/v1/models/{name}:predict\n"

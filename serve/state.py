@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Hashable, Mapping
 
 import numpy as np
 from starlette.requests import Request
 
+from edgekit.serve.adapters import Adapter, adapter_for
 from edgekit.serve.batcher import MicroBatcher
 from edgekit.serve.errors import NotFoundError
-from edgekit.serve.predictors import Outputs, Predictor
+from edgekit.serve.predictors import Predictor
+from edgekit.serve.tensor_predictor import TensorPredictor
 
 MODEL_VERSION = "1"
 
@@ -17,8 +19,10 @@ MODEL_VERSION = "1"
 class ServeState:
     """One per app, at ``app.state.edgekit``."""
 
-    def __init__(self, predictor: Predictor, batcher: MicroBatcher, *, name: str, max_body_bytes: int, log: Any = None):
+    def __init__(self, predictor: Predictor | TensorPredictor, batcher: MicroBatcher, *, name: str, max_body_bytes: int,
+                 log: Any = None, adapter: Adapter | None = None):
         self.predictor = predictor
+        self.adapter = adapter or adapter_for(predictor)
         self.batcher = batcher
         self.name = name
         self.version = MODEL_VERSION
@@ -32,8 +36,8 @@ class ServeState:
         if version is not None and version != self.version:
             raise NotFoundError(f"model {name!r} has no version {version!r}; it has [{self.version!r}]")
 
-    async def predict(self, columns: Mapping[str, np.ndarray], rows: int) -> Outputs:
-        return await self.batcher.submit(columns, rows)
+    async def predict(self, columns: Mapping[str, np.ndarray], rows: int, key: Hashable = ()) -> Any:
+        return await self.batcher.submit(columns, rows, key=key)
 
     def close(self) -> None:
         try:

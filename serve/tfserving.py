@@ -23,13 +23,14 @@ from edgekit.serve.protocol import SIGNATURE, PredictRequest
 from edgekit.serve.v2 import json_list
 
 
-def parse_request(body: bytes) -> PredictRequest:
+def parse_request(body: bytes, signatures: tuple[str, ...] = (SIGNATURE,)) -> PredictRequest:
+    """Validate the body; ``signatures`` are the names the served signature answers to."""
     try:
         request = PredictRequest.model_validate_json(body)
     except ValidationError as exc:
         raise RequestError(validation_message(exc)) from None
-    if request.signature_name not in ("", SIGNATURE):
-        raise RequestError(f"unknown signature_name {request.signature_name!r}; the model has {SIGNATURE!r}")
+    if request.signature_name not in ("", *signatures):
+        raise RequestError(f"unknown signature_name {request.signature_name!r}; the model has {signatures[0]!r}")
     if (request.instances is None) == (request.inputs is None):
         raise RequestError('give exactly one of "instances" (row format) or "inputs" (columnar format)')
     return request
@@ -117,20 +118,28 @@ def model_status(version: str) -> dict[str, Any]:
 
 def signature_metadata(predictor: Predictor, version: str) -> dict[str, Any]:
     """A TF Serving ``GetModelMetadata`` answer describing the serving signature."""
-    def tensor(name: str, dtype: str, dims: list[int]) -> dict[str, Any]:
-        return {"dtype": dtype, "tensor_shape": {"dim": [{"size": str(d), "name": ""} for d in dims],
-                                                  "unknown_rank": False}, "name": name}
-
-    inputs = {f.name: tensor(f.name, "DT_STRING" if f.is_string else "DT_FLOAT", [-1, 1]) for f in predictor.schema}
+    inputs = [(f.name, "DT_STRING" if f.is_string else "DT_FLOAT", [-1, 1]) for f in predictor.schema]
     kinds = {
         "prediction": ("DT_FLOAT", [-1, 1]),
         "label": ("DT_INT64" if predictor.integer_labels else "DT_STRING", [-1]),
         "probabilities": ("DT_FLOAT", [-1, len(predictor.labels or ())]),
     }
-    outputs = {n: tensor(n, *kinds[n]) for n in predictor.output_names}
+    outputs = [(n, *kinds[n]) for n in predictor.output_names]
+    return signature_document(predictor.name, version, inputs, outputs)
+
+
+def signature_document(name: str, version: str, inputs: list[tuple[str, str, list[int]]],
+                       outputs: list[tuple[str, str, list[int]]], signature: str = SIGNATURE) -> dict[str, Any]:
+    """The ``GetModelMetadata`` document for (name, DT_ type, dims) inputs and outputs."""
+    def tensor(tensor_name: str, dtype: str, dims: list[int]) -> dict[str, Any]:
+        return {"dtype": dtype, "tensor_shape": {"dim": [{"size": str(d), "name": ""} for d in dims],
+                                                  "unknown_rank": False}, "name": tensor_name}
+
     return {
-        "model_spec": {"name": predictor.name, "signature_name": "", "version": version},
-        "metadata": {"signature_def": {"signature_def": {SIGNATURE: {
-            "inputs": inputs, "outputs": outputs, "method_name": "tensorflow/serving/predict",
+        "model_spec": {"name": name, "signature_name": "", "version": version},
+        "metadata": {"signature_def": {"signature_def": {signature: {
+            "inputs": {n: tensor(n, *rest) for n, *rest in inputs},
+            "outputs": {n: tensor(n, *rest) for n, *rest in outputs},
+            "method_name": "tensorflow/serving/predict",
         }}}},
     }

@@ -15,7 +15,7 @@ import json
 import math
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Hashable, Iterable
 
 import numpy as np
 from pydantic import ValidationError
@@ -47,10 +47,11 @@ class Tensor:
 
 @dataclass(frozen=True)
 class Decoded:
-    columns: dict[str, np.ndarray]
+    columns: dict[str, np.ndarray]  # feature columns, or a tensor model's feeds
     rows: int
     outputs: list[tuple[str, bool]]  # (name, as binary)
     id: str | None
+    key: Hashable = ()  # requests with equal keys can be batched together
 
 
 # -- requests ---------------------------------------------------------------------------
@@ -145,6 +146,8 @@ def _deserialize_bytes(chunk: bytes, name: str) -> np.ndarray:
 
 def _json_values(item: RequestInput, count: int) -> np.ndarray:
     name, data = item.name, item.data
+    if item.datatype == "BOOL":
+        return _bool_values(item, count)
     if item.datatype == "BYTES":
         try:
             arr = np.asarray(data, dtype=object)
@@ -176,6 +179,17 @@ def _json_values(item: RequestInput, count: int) -> np.ndarray:
             if not np.all(np.mod(flat, 1) == 0):
                 raise RequestError(f"input {name!r} is {item.datatype} but its data holds non-integers")
     return flat
+
+
+def _bool_values(item: RequestInput, count: int) -> np.ndarray:
+    try:
+        arr = np.asarray(item.data)
+    except (ValueError, TypeError):
+        raise RequestError(f"input {item.name!r}: nested data is ragged") from None
+    _check_shape(item, arr, count)
+    if arr.size and arr.dtype != np.bool_:
+        raise RequestError(f"input {item.name!r} is BOOL: send true/false")
+    return arr.reshape(-1).astype(np.bool_)
 
 
 def _has_bool(data: list[Any]) -> bool:
@@ -261,7 +275,8 @@ def select_outputs(request: InferenceRequest, available: list[str]) -> list[tupl
             raise RequestError(f"output {out.name!r} is requested twice")
         params = out.parameters or {}
         if "classification" in params:
-            raise UnsupportedError("the classification extension is not supported; request 'label' and 'probabilities'")
+            hint = "; request 'label' and 'probabilities'" if "probabilities" in available else ""
+            raise UnsupportedError(f"the classification extension is not supported{hint}")
         binary = params.get("binary_data", default_binary)
         if not isinstance(binary, bool):
             raise RequestError(f"output {out.name!r}: binary_data must be true or false, got {binary!r}")
@@ -274,9 +289,17 @@ def encode_response(outputs: Outputs, selection: list[tuple[str, bool]], *, mode
                     request_id: str | None, integer_labels: bool,
                     parameters: dict[str, Any] | None = None) -> tuple[bytes, dict[str, str]]:
     """The response body and extra headers (the binary header length when any output is binary)."""
+    tensors = ((name, *_output_tensor(name, outputs, integer_labels), binary) for name, binary in selection)
+    return encode_tensors(tensors, model_name=model_name, model_version=model_version, request_id=request_id,
+                          parameters=parameters)
+
+
+def encode_tensors(tensors: Iterable[tuple[str, str, list[int], np.ndarray, bool]], *, model_name: str,
+                   model_version: str, request_id: str | None,
+                   parameters: dict[str, Any] | None = None) -> tuple[bytes, dict[str, str]]:
+    """(name, datatype, shape, array, as binary) per output -> body and extra headers."""
     entries, blobs = [], []
-    for name, binary in selection:
-        datatype, shape, array = _output_tensor(name, outputs, integer_labels)
+    for name, datatype, shape, array, binary in tensors:
         entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": shape}
         if binary:
             blob = _serialize(array, datatype)
@@ -311,7 +334,7 @@ def _serialize(array: np.ndarray, datatype: str) -> bytes:
     if datatype == "BYTES":
         parts = []
         for v in array.reshape(-1).tolist():
-            b = v.encode("utf-8")
+            b = v if isinstance(v, bytes) else v.encode("utf-8")
             parts.append(struct.pack("<I", len(b)) + b)
         return b"".join(parts)
     return np.ascontiguousarray(array, dtype=NUMPY_TYPES[datatype]).tobytes()
@@ -320,6 +343,8 @@ def _serialize(array: np.ndarray, datatype: str) -> bytes:
 def json_list(array: np.ndarray) -> list[Any]:
     """Flat JSON values; non-finite numbers become null (JSON has no NaN)."""
     flat = array.reshape(-1)
+    if flat.dtype.kind == "O":  # text; a model's string outputs may be raw bytes
+        return [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in flat.tolist()]
     if flat.dtype.kind == "f" and not np.isfinite(flat).all():
         return [v if math.isfinite(v) else None for v in flat.tolist()]
     return flat.tolist()

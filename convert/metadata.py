@@ -3,13 +3,16 @@
 TFLite: an extra buffer holding the manifest JSON, named by a ``Metadata`` entry
 "edgekit" (the converter's own CONVERSION_METADATA entry is kept). ONNX: a
 ``metadata_props`` entry with the same key. The runtime reads both back without this
-module (see ``edgekit.runtime.tflite_file`` / ``onnx_file``).
+module (see ``edgekit.runtime.tflite_file`` / ``onnx_file``). Both files are sealed: the
+manifest's digest placeholder is overwritten with the finished file's sha256
+(``edgekit.runtime.seal``), so a lone copy verifies itself.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from edgekit.runtime import seal
 from edgekit.runtime.manifest import METADATA_KEY, Manifest
 
 
@@ -28,7 +31,7 @@ def embed_tflite(content: bytes, manifest: Manifest) -> bytes:
     model.metadata.append(entry)
     builder = flatbuffers.Builder(len(content) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return seal.seal(bytes(builder.Output()))
 
 
 def embed_onnx(model, manifest: Manifest) -> bytes:
@@ -40,4 +43,4 @@ def embed_onnx(model, manifest: Manifest) -> bytes:
     entry.key = METADATA_KEY
     entry.value = manifest.to_json(embedded=True)
     model.producer_name = "edgekit"
-    return model.SerializeToString()
+    return seal.seal(model.SerializeToString())

@@ -22,6 +22,7 @@ from edgekit.runtime.errors import (
     ParityError,
     SchemaError,
 )
+from edgekit.runtime import seal
 from edgekit.runtime.loader import detect_format, load, read_manifest
 from edgekit.runtime.manifest import Manifest, parse_manifest
 from edgekit.runtime.model import Model, Prediction, SaturationWarning

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edgekit.runtime import backends
+from edgekit.runtime import backends, seal
 from edgekit.runtime.errors import ConfigError, IntegrityError, MissingDependencyError, ModelLoadError
 from edgekit.runtime.manifest import METADATA_KEY, SIDECAR_NAME, Manifest, parse_manifest
 from edgekit.runtime.model import Model
@@ -88,8 +88,15 @@ def load(
     verified = verify and sidecar is not None and bool(sidecar.sha256)
     if verified:
         _verify(content, sidecar.sha256, path)
+    # The sealed digest is found by a scan of the raw bytes, before any parser runs.
+    sealed = verify and seal.check(content, path.name)
     fmt = detect_format(content[:8], path)
     embedded, onnx_info, metadata = _embedded(content, fmt, path)
+    if verify and embedded is not None and embedded.sealed and not sealed:
+        raise IntegrityError(f"{path.name}: its embedded manifest should carry the file's sealed digest but does not; "
+                             "the file is corrupted or was changed",
+                             hint="copy the export again, or pass verify=False / --no-verify to run it anyway")
+    verified = verified or sealed
     manifest = _merge(embedded, sidecar)
     if verify and manifest is not None and manifest.sha256 and not verified:
         _verify(content, manifest.sha256, path)

@@ -8,14 +8,17 @@ A manifest travels twice: embedded in the model file (TFLite metadata buffer or 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
 from edgekit.runtime.errors import ModelLoadError
 from edgekit.runtime.preprocessing import TabularPreprocessing
+from edgekit.runtime.seal import PLACEHOLDER, SEAL_KEY
 from edgekit.runtime.schema import Schema
 
-MANIFEST_VERSION = 1
+# Version 2 seals the file's digest into the embedded manifest (edgekit.runtime.seal).
+MANIFEST_VERSION = 2
+SEALED_SINCE = 2
 METADATA_KEY = "edgekit"  # TFLite metadata name and ONNX metadata_props key
 SIDECAR_NAME = "manifest.json"
 
@@ -90,6 +93,7 @@ class Manifest:
         if embedded:
             for key in FILE_FIELDS:
                 data.pop(key, None)
+            data[SEAL_KEY] = PLACEHOLDER  # the digest is written over it once the file is complete
         return data
 
     def to_json(self, *, embedded: bool = False) -> str:
@@ -97,6 +101,11 @@ class Manifest:
 
     def with_file_facts(self, **facts: Any) -> "Manifest":
         return replace(self, **facts)
+
+    @property
+    def sealed(self) -> bool:
+        """Whether an embedded copy of this manifest must carry the file's sealed digest."""
+        return self.manifest_version >= SEALED_SINCE
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Manifest":
@@ -107,6 +116,7 @@ class Manifest:
                     f"manifest version {version} is newer than this edgekit understands ({MANIFEST_VERSION})",
                     hint="upgrade edgekit on this device",
                 )
+            check_keys(data, _FIELDS, version >= SEALED_SINCE)
             labels = data.get("labels")
             prep = data.get("preprocessing")
             return cls(
@@ -146,11 +156,22 @@ class Manifest:
         return cls.from_dict(data)
 
 
+def check_keys(data: Mapping[str, Any], fields: frozenset[str], sealed: bool) -> None:
+    """Refuse keys edgekit never writes: a damaged key (say, of the seal) must not be ignored."""
+    allowed = fields | {SEAL_KEY} if sealed else fields
+    unknown = sorted(str(k) for k in data if k not in allowed)
+    if unknown:
+        raise ModelLoadError(f"manifest has unknown field(s) {unknown[:3]}: damaged, or written by another tool")
+
+
 def _json_default(value: Any) -> Any:
     # numpy scalars and arrays reach manifests through categories and ranges.
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+_FIELDS = frozenset(f.name for f in fields(Manifest))
 
 
 def parse_manifest(text: str | bytes):

@@ -11,10 +11,11 @@ two ways (embedded under the ``edgekit`` key, and as a sidecar with the file's s
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
 
 from edgekit.runtime.errors import ModelLoadError
+from edgekit.runtime.seal import PLACEHOLDER, SEAL_KEY
 from edgekit.runtime.tensors import TensorSpec
 
 TENSOR_MANIFEST_VERSION = 1
@@ -72,6 +73,7 @@ class TensorManifest:
         if embedded:
             for key in FILE_FIELDS:
                 data.pop(key, None)
+            data[SEAL_KEY] = PLACEHOLDER  # see edgekit.runtime.seal
         return data
 
     def to_json(self, *, embedded: bool = False) -> str:
@@ -79,6 +81,10 @@ class TensorManifest:
 
     def with_file_facts(self, **facts: Any) -> "TensorManifest":
         return replace(self, **facts)
+
+    @property
+    def sealed(self) -> bool:
+        return True  # every tensor manifest version seals its file
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TensorManifest":
@@ -88,6 +94,9 @@ class TensorManifest:
                 raise ModelLoadError(
                     f"tensor manifest version {version} is newer than this edgekit understands "
                     f"({TENSOR_MANIFEST_VERSION})", hint="upgrade edgekit on this device")
+            from edgekit.runtime.manifest import check_keys
+
+            check_keys(data, _FIELDS | {"kind"}, True)
             labels = data.get("labels")
             return cls(
                 format=str(data["format"]),
@@ -112,6 +121,9 @@ class TensorManifest:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelLoadError(f"malformed edgekit tensor manifest: {exc!r}") from exc
+
+
+_FIELDS = frozenset(f.name for f in fields(TensorManifest))
 
 
 def _json_default(value: Any) -> Any:

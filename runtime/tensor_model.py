@@ -73,6 +73,11 @@ class TensorModel:
                     outputs[spec.name] = spec.quantization.dequantize(outputs[spec.name])
         return outputs
 
+    def predict(self, rows: Any, **_: Any):
+        """Tabular rows need a feature schema, which only edgekit exports carry."""
+        raise SchemaError(f"{self.path.name} has no edgekit feature schema, so it cannot take rows",
+                          hint="feed named tensors with run({name: array}); see .inputs")
+
     def dequantize(self, name: str, values: np.ndarray) -> np.ndarray:
         """An output's raw integers as float32 (unchanged for float outputs)."""
         spec = self.output(name)

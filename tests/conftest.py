@@ -16,6 +16,26 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    # pytest keeps only the newest three /tmp/pytest-of-USER/pytest-N folders and deletes
+    # older ones at start-up, so concurrent runs (two developers, CI beside a benchmark)
+    # delete each other's fixtures mid-run. Each run gets its own folder instead.
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        import tempfile
+
+        config.option.basetemp = os.path.join(tempfile.gettempdir(), f"edgekit-tests-{os.getpid()}")
+
+
+def pytest_unconfigure(config):
+    import shutil
+    import tempfile
+
+    ours = os.path.join(tempfile.gettempdir(), f"edgekit-tests-{os.getpid()}")
+    if str(config.option.basetemp) == ours and not os.environ.get("EDGEKIT_KEEP_TEST_FILES"):
+        shutil.rmtree(ours, ignore_errors=True)
+
+
 @dataclass(frozen=True)
 class Built:
     bundle: Path

@@ -41,8 +41,9 @@ def write_linear_onnx(path, schema, weights: np.ndarray, bias: np.ndarray, *, ta
     model.ir_version = 9
     manifest = Manifest(format="onnx", quantization="fp32", task=task, target="y", schema=schema, input_layout="matrix",
                         outputs=(output,), labels=tuple(labels) if labels is not None else None)
-    helper.set_model_props(model, {"edgekit": manifest.to_json(embedded=True)})
-    onnx.save(model, str(path))
+    from edgekit.convert.metadata import embed_onnx
+
+    path.write_bytes(embed_onnx(model, manifest))  # embedded and sealed, as edgekit convert writes it
     return path
 
 

@@ -27,7 +27,7 @@ from edgekit.convert.options import DEFAULT_CALIBRATION_CAP, ConvertOptions
 from edgekit.convert.parity import Reference, check
 from edgekit.convert.report import ConversionReport, ExportResult
 from edgekit.runtime import load as load_export
-from edgekit.runtime.errors import ConfigError, ConversionError
+from edgekit.runtime.errors import ConfigError, ConversionError, EdgekitError
 from edgekit.runtime.inputs import to_columns
 from edgekit.runtime.io import atomic_directory, write_bytes, write_text
 from edgekit.runtime.manifest import SIDECAR_NAME, Manifest
@@ -124,12 +124,27 @@ def _export_one(tmp: Path, name: str, fmt: str, quantization: str, converter, jo
     except ConversionError as exc:
         result.status, result.reason = "failed", str(exc)
         return result
+    except Exception as exc:  # noqa: BLE001 - a converter's own crash fails this variant, not the run
+        result.status, result.reason = "failed", f"the converter failed: {type(exc).__name__}: {_first_line(exc)}"
+        return result
     manifest = _manifest(job, fmt, quantization, artifact, source_sha, converter.tools())
-    content = metadata.embed_tflite(artifact.content, manifest) if fmt == "tflite" else metadata.embed_onnx(artifact.content, manifest)
+    try:
+        content = (metadata.embed_tflite(artifact.content, manifest) if fmt == "tflite"
+                   else metadata.embed_onnx(artifact.content, manifest))
+    except Exception as exc:  # noqa: BLE001 - bytes the flatbuffer/protobuf reader cannot take
+        result.status, result.reason = "failed", f"the converted file is unreadable: {type(exc).__name__}: {_first_line(exc)}"
+        return result
     folder = tmp / name
     filename = f"model.{EXTENSIONS[fmt]}"
     write_bytes(folder / filename, content)
-    parity = check(load_export(folder / filename, verify=False), reference, quantization, options.max_degradation)
+    try:
+        parity = check(load_export(folder / filename, verify=False), reference, quantization, options.max_degradation)
+    except EdgekitError as exc:  # written, but its runtime refuses it (e.g. XNNPACK cannot prepare it)
+        result.status, result.reason = "failed", f"the runtime cannot run the export: {exc}"
+        result.size_bytes = len(content)
+        _move_to_rejected(tmp, name, folder, result.reason)
+        result.path = f"{REJECTED_DIR}/{name}/{filename}"
+        return result
     digest = hashlib.sha256(content).hexdigest()
     sidecar = manifest.with_file_facts(file=filename, sha256=digest, size_bytes=len(content), parity=parity.to_dict())
     write_text(folder / SIDECAR_NAME, sidecar.to_json())
@@ -139,11 +154,20 @@ def _export_one(tmp: Path, name: str, fmt: str, quantization: str, converter, jo
         result.path = f"{name}/{filename}"
     else:
         result.status, result.reason = "rejected", parity.reason
-        (tmp / REJECTED_DIR).mkdir(exist_ok=True)
-        shutil.move(str(folder), str(tmp / REJECTED_DIR / name))
-        write_text(tmp / REJECTED_DIR / name / "REJECTED.txt", f"{parity.reason}\n")
+        _move_to_rejected(tmp, name, folder, parity.reason)
         result.path = f"{REJECTED_DIR}/{name}/{filename}"
     return result
+
+
+def _move_to_rejected(tmp: Path, name: str, folder: Path, reason: str) -> None:
+    (tmp / REJECTED_DIR).mkdir(exist_ok=True)
+    shutil.move(str(folder), str(tmp / REJECTED_DIR / name))
+    write_text(tmp / REJECTED_DIR / name / "REJECTED.txt", f"{reason}\n")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _manifest(job: Job, fmt: str, quantization: str, artifact: Artifact, source_sha: str, tools: dict) -> Manifest:
@@ -165,4 +189,5 @@ def _manifest(job: Job, fmt: str, quantization: str, artifact: Artifact, source_
         edgekit_version=edgekit.__version__,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         tools=tools,
+        ignored_columns={card.target: "the target", **dict(card.preparation.get("dropped_columns") or {})},
     )

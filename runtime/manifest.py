@@ -54,6 +54,9 @@ class Manifest:
     edgekit_version: str = ""
     created_at: str = ""
     tools: Mapping[str, str] = field(default_factory=dict)
+    # Columns of the training data the model does not take, with why (the target, the
+    # identifiers training dropped): batch prediction on such a file skips and names them.
+    ignored_columns: Mapping[str, str] = field(default_factory=dict)
     manifest_version: int = MANIFEST_VERSION
     # Sidecar-only facts about the file.
     file: str | None = None
@@ -90,6 +93,7 @@ class Manifest:
         data["quant"] = dict(self.quant)
         data["source"] = dict(self.source)
         data["tools"] = dict(self.tools)
+        data["ignored_columns"] = dict(self.ignored_columns)
         if embedded:
             for key in FILE_FIELDS:
                 data.pop(key, None)
@@ -134,6 +138,7 @@ class Manifest:
                 edgekit_version=str(data.get("edgekit_version", "")),
                 created_at=str(data.get("created_at", "")),
                 tools=dict(data.get("tools") or {}),
+                ignored_columns={str(k): str(v) for k, v in dict(data.get("ignored_columns") or {}).items()},
                 manifest_version=version,
                 file=data.get("file"),
                 sha256=data.get("sha256"),

@@ -33,14 +33,24 @@ from edgekit.cli.options import csv_list
 @click.option("--inputs", "inputs_npz", type=click.Path(path_type=Path), default=None, help="Raw input tensors: an .npz named like the inputs.")
 @click.option("--dequantize", is_flag=True, help="Raw-tensor mode: give int8/uint8 outputs as float32.")
 @click.option("--signature", default=None, help="TFLite signature to run when the file has several.")
+@click.option("--scheduler", default=None, metavar="local[:N]|tcp://HOST:PORT",
+              help="Score INPUT (Parquet/CSV file, folder or glob) on Dask into --out FOLDER of Parquet parts.")
+@click.option("--force", is_flag=True, help="With --scheduler: replace another run's parts in --out.")
 def predict(model, input_csv, json_rows, out, batch_size, id_column, passthrough, delimiter, threads, backend, no_verify,
-            log_path, input_pairs, inputs_npz, dequantize, signature):
+            log_path, input_pairs, inputs_npz, dequantize, signature, scheduler, force):
     """Predict with MODEL (.tflite/.onnx/.ort): rows from INPUT_CSV (batch) or --json (real time) for edgekit
     exports; raw tensors (--input/--inputs, or --json by input name) for any model file."""
     from edgekit.runtime import TensorModel, load
     from edgekit.runtime.errors import ConfigError
 
     raw = bool(input_pairs or inputs_npz)
+    if scheduler is not None or force:
+        from edgekit.scale.cli import predict_on_dask
+
+        predict_on_dask(model, input_csv, out, scheduler=scheduler, force=force, json_rows=json_rows, raw=raw,
+                        log_path=log_path, batch_size=batch_size, id_column=id_column, passthrough=csv_list(passthrough),
+                        delimiter=delimiter, threads=threads, backend=backend, verify=not no_verify)
+        return
     if raw and input_csv is not None:
         raise ConfigError("give either an INPUT_CSV or raw tensors (--input/--inputs), not both")
     if not raw and (input_csv is None) == (json_rows is None):
@@ -62,6 +72,18 @@ def predict(model, input_csv, json_rows, out, batch_size, id_column, passthrough
                                passthrough=csv_list(passthrough), delimiter=delimiter)
             if out is not None:
                 click.echo(f"{rows} predictions written to {out}", err=True)
+
+
+def _without_ignored(model, rows):
+    from edgekit.cli.predict_csv import ignored_columns
+
+    records = rows if isinstance(rows, list) else [rows]
+    names = list(dict.fromkeys(k for r in records if isinstance(r, dict) for k in r))
+    ignored = set(ignored_columns(model, names))
+    if not ignored:
+        return rows
+    strip = lambda r: {k: v for k, v in r.items() if k not in ignored} if isinstance(r, dict) else r  # noqa: E731
+    return [strip(r) for r in rows] if isinstance(rows, list) else strip(rows)
 
 
 def _predict_tensors(model, inputs_npz, input_pairs, json_feeds, out, dequantize) -> None:
@@ -86,6 +108,7 @@ def _predict_json(model, text: str):
     single = isinstance(rows, dict) and not any(isinstance(v, list) for v in rows.values())
     if single:
         rows = [rows]
+    rows = _without_ignored(model, rows)
     prediction = model.predict(rows)
     records = prediction.to_records()
     if prediction.request_ids:

@@ -33,7 +33,8 @@ def predict_csv(model, source: Path, out: Path | None, *, batch_size: int, id_co
     if missing:
         chunks.close()
         raise SchemaError(f"{source.name} has no column(s) {missing}")
-    features = [c for c in chunks.header if c not in copied]
+    ignored = ignored_columns(model, [c for c in chunks.header if c not in copied])
+    features = [c for c in chunks.header if c not in copied and c not in ignored]
     positions = {name: i for i, name in enumerate(chunks.header)}
     header = copied + _output_columns(model)
     target = atomic_write(out, "w", newline="", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout)
@@ -50,6 +51,17 @@ def predict_csv(model, source: Path, out: Path | None, *, batch_size: int, id_co
             written += len(chunk)
             bar.advance(len(chunk))
     return written
+
+
+def ignored_columns(model, names) -> list[str]:
+    """Columns the model's manifest says it does not take (target, dropped identifiers), named on stderr."""
+    known = dict(model.manifest.ignored_columns)
+    features = set(model.schema.names)
+    ignored = [n for n in names if n in known and n not in features]
+    if ignored:
+        reasons = ", ".join(f"{n} ({known[n]})" for n in ignored)
+        print(f"edgekit: ignored column(s) the model does not take: {reasons}", file=sys.stderr)
+    return ignored
 
 
 def _output_columns(model) -> list[str]:

@@ -14,7 +14,8 @@ What a batch is made of is pluggable: ``merge`` joins the requests' payloads (de
 concatenate every column along axis 0) and ``split`` hands each request its part of the
 outputs (default: slices of :class:`Outputs`, refusing outputs of the wrong length).
 Requests only share a batch when their ``key`` is equal (tensor requests whose non-batch
-dimensions differ cannot be concatenated); tabular requests all have the same key.
+dimensions differ cannot be concatenated); one with another key waits, in arrival order,
+to open a later batch. Tabular requests all have the same key.
 
 Callers that wrap each request's whole handling in :meth:`MicroBatcher.in_flight` let
 the batcher skip the wait when no other request is being handled: then nobody can join
@@ -26,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Mapping, Sequence
@@ -123,6 +124,7 @@ class MicroBatcher:
         self.stats = BatchStats()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgekit-model")
         self._queue: asyncio.Queue[_Job] | None = None
+        self._waiting: deque[_Job] = deque()
         self._collector: asyncio.Task | None = None
         self._closed = False
         self._in_flight = 0
@@ -148,11 +150,11 @@ class MicroBatcher:
             except asyncio.CancelledError:
                 pass
             self._collector = None
+        while self._waiting:
+            _settle(self._waiting.popleft(), exc=UnavailableError("the server is shutting down"))
         if self._queue is not None:
             while not self._queue.empty():
-                job = self._queue.get_nowait()
-                if not job.future.done():
-                    job.future.set_exception(UnavailableError("the server is shutting down"))
+                _settle(self._queue.get_nowait(), exc=UnavailableError("the server is shutting down"))
 
     def shutdown_executor(self) -> None:
         self.executor.shutdown(wait=True)
@@ -219,16 +221,23 @@ class MicroBatcher:
     async def _collect(self) -> None:
         loop = asyncio.get_running_loop()
         queue = self._queue
-        carry: _Job | None = None
+        waiting = self._waiting  # taken from the queue, not yet batched: oldest first
         while True:
-            first = carry if carry is not None else await queue.get()
-            carry = None
-            jobs, rows = [first], first.rows
+            first = waiting.popleft() if waiting else await queue.get()
+            jobs, rows, full = [first], first.rows, False
+            for job in list(waiting):  # those that arrived earlier go before the queue's
+                if job.key == first.key and not full:
+                    if rows + job.rows > self.max_batch_size:
+                        full = True
+                    else:
+                        waiting.remove(job)
+                        jobs.append(job)
+                        rows += job.rows
             deadline = first.enqueued + self.max_delay_ms / 1000.0
-            while rows < self.max_batch_size:
+            while not full and rows < self.max_batch_size:
                 if queue.empty():
-                    if self._tracking and self._in_flight <= len(jobs):
-                        break  # every request being handled is in this batch: nobody else to wait for
+                    if self._tracking and self._in_flight <= len(jobs) + len(waiting):
+                        break  # every request being handled is in this batch or waiting: nobody else to wait for
                     timeout = deadline - loop.time()
                     if timeout <= 0:
                         break
@@ -238,11 +247,14 @@ class MicroBatcher:
                         break
                 else:
                     job = queue.get_nowait()
-                if rows + job.rows > self.max_batch_size or job.key != first.key:
-                    carry = job  # it opens the next batch
+                if job.key != first.key:
+                    waiting.append(job)  # cannot join this batch: it opens a later one
+                elif rows + job.rows > self.max_batch_size:
+                    waiting.append(job)
                     break
-                jobs.append(job)
-                rows += job.rows
+                else:
+                    jobs.append(job)
+                    rows += job.rows
             try:
                 await self._run_batch(jobs, loop)
             except Exception as exc:  # a bug here must fail these requests, not stall all later ones

@@ -45,8 +45,10 @@ class RequestOutput(_Request):
 
 
 class InferenceRequest(_Request):
-    """Either one input per feature (shape ``[n]`` or ``[n, 1]``) or a single 2-D input
-    ``[n, n_features]`` in schema order (any name that is not a feature, e.g. ``x``)."""
+    """For a tabular model either one input per feature (shape ``[n]`` or ``[n, 1]``) or
+    a single 2-D input ``[n, n_features]`` in schema order (any name that is not a
+    feature, e.g. ``x``); for a model file served as tensors, one input per model input,
+    by name, in the shape and datatype ``GET /v2/models/{name}`` reports."""
 
     id: str | None = Field(default=None, max_length=256)
     parameters: Parameters | None = None

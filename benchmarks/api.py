@@ -1,4 +1,6 @@
-"""``run_bench``: every export on-device against the source model behind a REST server."""
+"""``run_bench``: every export on-device against the source model behind a REST server.
+
+Any model files (not a bundle) go through ``edgekit.benchmarks.tensor_bench.run_files_bench``."""
 
 from __future__ import annotations
 
@@ -38,14 +40,20 @@ class BenchOptions:
     cloud_settings: CloudSettings = field(default_factory=CloudSettings)
 
     def resolved(self) -> "BenchOptions":
-        edge = QUICK_EDGE if self.quick else self.edge
-        cloud = QUICK_CLOUD if self.quick else self.cloud_settings
-        if self.runs is not None:
-            if self.runs < 1:
-                raise ConfigError("--runs must be at least 1")
-            edge = replace(edge, runs=self.runs)
-            cloud = replace(cloud, requests=self.runs)
+        edge, cloud = resolve_settings(self.edge, self.cloud_settings, quick=self.quick, runs=self.runs)
         return replace(self, edge=edge, cloud_settings=cloud)
+
+
+def resolve_settings(edge: EdgeSettings, cloud: CloudSettings, *, quick: bool, runs: int | None) -> tuple[EdgeSettings, CloudSettings]:
+    """The settings a run uses: the quick ones with ``quick``, ``runs`` timed runs and requests."""
+    edge = QUICK_EDGE if quick else edge
+    cloud = QUICK_CLOUD if quick else cloud
+    if runs is not None:
+        if runs < 1:
+            raise ConfigError("--runs must be at least 1")
+        edge = replace(edge, runs=runs)
+        cloud = replace(cloud, requests=runs)
+    return edge, cloud
 
 
 def find_exports(folders: tuple[Path, ...]) -> list[tuple[str, Path, Manifest]]:

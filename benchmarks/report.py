@@ -71,21 +71,19 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plots(report: dict[str, Any]) -> list[str]:
-    plt = pyplot()
-    edge, cloud = report["edge"], report["cloud"]
-    figures = []
-
-    fig, ax = plt.subplots(figsize=(9, 4))
-    series = [r["latency_samples_ms"] for r in edge] + ([cloud["latency_samples_ms"]] if cloud else [])
-    labels = [r["name"] for r in edge] + (["cloud (loopback)"] if cloud else [])
+def latency_figure(series: list[list[float]], labels: list[str], ylabel: str, caption: str) -> str:
+    """Box plots of latency samples, one per label, on a log axis."""
+    fig, ax = pyplot().subplots(figsize=(9, 4))
     ax.boxplot(series, showfliers=False)
     ax.set_xticks(range(1, len(labels) + 1), labels, rotation=30, ha="right")
     ax.set_yscale("log")
-    ax.set_ylabel("latency per request, ms (log)")
-    figures.append(figure_html(fig, "Latency distribution per variant (batch 1)"))
+    ax.set_ylabel(ylabel)
+    return figure_html(fig, caption)
 
-    fig, ax = plt.subplots(figsize=(9, 4))
+
+def throughput_figure(edge: list[dict[str, Any]], cloud: dict[str, Any] | None, xlabel: str) -> str:
+    """rows/s against batch size per edge row (and against concurrency for the cloud)."""
+    fig, ax = pyplot().subplots(figsize=(9, 4))
     for r in edge:
         sizes = sorted(int(k) for k in r["throughput_rows_per_s"])
         ax.plot(sizes, [r["throughput_rows_per_s"][str(s)] for s in sizes], marker="o", label=r["name"])
@@ -94,10 +92,19 @@ def plots(report: dict[str, Any]) -> list[str]:
                 marker="s", linestyle="--", color="black", label="cloud (x = concurrency)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("batch size (edge) / concurrent clients (cloud)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("rows/s")
     ax.legend(fontsize=7)
-    figures.append(figure_html(fig, "Throughput vs batch size"))
+    return figure_html(fig, "Throughput vs batch size")
+
+
+def plots(report: dict[str, Any]) -> list[str]:
+    plt = pyplot()
+    edge, cloud = report["edge"], report["cloud"]
+    series = [r["latency_samples_ms"] for r in edge] + ([cloud["latency_samples_ms"]] if cloud else [])
+    labels = [r["name"] for r in edge] + (["cloud (loopback)"] if cloud else [])
+    figures = [latency_figure(series, labels, "latency per request, ms (log)", "Latency distribution per variant (batch 1)"),
+               throughput_figure(edge, cloud, "batch size (edge) / concurrent clients (cloud)")]
 
     fig, ax = plt.subplots(figsize=(7, 4))
     metric = next(iter(edge[0]["metric"]))
@@ -134,7 +141,14 @@ def html_sections(report: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def write_reports(report: dict[str, Any], out: Path) -> None:
+    """bench.json, bench.md and report.html for a bundle run or a model-file run (``mode: files``)."""
+    if report.get("mode") == "files":
+        from edgekit.benchmarks import tensor_report
+
+        md, page = tensor_report.markdown(report), html_page(tensor_report.title(report), tensor_report.html_sections(report))
+    else:
+        md, page = markdown(report), html_page(f"edgekit benchmark: {report['bundle']['name']}", html_sections(report))
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "bench.json", json.dumps(report, indent=2))
-    write_text(out / "bench.md", markdown(report))
-    write_text(out / "report.html", html_page(f"edgekit benchmark: {report['bundle']['name']}", html_sections(report)))
+    write_text(out / "bench.md", md)
+    write_text(out / "report.html", page)

@@ -1,27 +1,104 @@
-"""``edgekit bench``."""
+"""``edgekit bench``: a bundle's exports against the cloud baseline, or any model files side by side."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from edgekit.cli.options import csv_list, print_table
 
+BUNDLE_ONLY = ("exports", "network", "url", "model_name", "no_cloud")
+FILES_ONLY = ("threads", "inputs", "shape", "seed", "signature", "baseline", "cloud")
+
 
 @click.command()
-@click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--exports", type=click.Path(path_type=Path), multiple=True, help="Exports folder, repeatable (default: BUNDLE/exports).")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--exports", type=click.Path(path_type=Path), multiple=True, help="Bundle: exports folder, repeatable (default: BUNDLE/exports).")
 @click.option("--profile", default="desktop", show_default=True, help="Device profile: desktop, phone, pi-zero, mcu-like.")
-@click.option("--network", default="loopback,wifi,4g,3g", show_default=True, help="Network profiles for the cloud side.")
+@click.option("--network", default="loopback,wifi,4g,3g", show_default=True, help="Bundle: network profiles for the cloud side.")
 @click.option("--runs", type=click.IntRange(1), default=None, help="Timed runs per variant (default 1000; 300 with --quick).")
-@click.option("--url", default=None, help="Benchmark this V2 endpoint instead of starting edgekit serve.")
-@click.option("--model-name", default="model", show_default=True, help="Model name at the V2 endpoint.")
-@click.option("--no-cloud", is_flag=True, help="Measure the exports only.")
+@click.option("--url", default=None, help="Bundle: benchmark this V2 endpoint instead of starting edgekit serve.")
+@click.option("--model-name", default="model", show_default=True, help="Bundle: model name at the V2 endpoint.")
+@click.option("--no-cloud", is_flag=True, help="Bundle: measure the exports only.")
+@click.option("--threads", type=click.IntRange(1), default=None, help="Model files: backend threads (default: the profile's).")
+@click.option("--inputs", type=click.Path(path_type=Path), default=None,
+              help="Model files: an .npz of arrays named like the inputs (the rest are synthetic).")
+@click.option("--shape", multiple=True, metavar="NAME=D0,D1,...", help="Model files: fix an input's dynamic dimensions (repeatable).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Model files: seed of the synthetic inputs.")
+@click.option("--signature", default=None, help="Model files: TFLite signature to run when a file has several.")
+@click.option("--baseline", default=None, help="Model files: the file the others are compared with (default: the first).")
+@click.option("--cloud", is_flag=True, help="Model files: also time each file behind edgekit serve (KServe V2, loopback).")
 @click.option("--quick", is_flag=True, help="Fewer runs and shorter load phases (about a minute).")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Report folder (default: BUNDLE/bench).")
-def bench(bundle, exports, profile, network, runs, url, model_name, no_cloud, quick, out):
-    """Benchmark BUNDLE's exports on-device against the cloud REST baseline."""
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Report folder: bench.json, bench.md, report.html (default: BUNDLE/bench; model files: none).")
+@click.pass_context
+def bench(ctx, paths, exports, profile, network, runs, url, model_name, no_cloud, threads, inputs, shape, seed, signature,
+          baseline, cloud, quick, out):
+    """Benchmark PATH: a bundle folder (its exports on-device against the cloud REST
+    baseline) or one or more .tflite/.onnx/.ort files (fresh process each; several files
+    give one comparison with ratios against the first or --baseline)."""
+    from edgekit.runtime.errors import ConfigError
+
+    bundles = [p for p in paths if p.is_dir()]
+    given = {name for name in ctx.params if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
+    if bundles:
+        if len(paths) > 1:
+            raise ConfigError(f"{bundles[0]} is a bundle folder: bench takes one bundle, or model files",
+                              hint="benchmark a bundle alone, or pass its export files")
+        _refuse(given, FILES_ONLY, "for model files, not a bundle")
+        _bench_bundle(paths[0], exports, profile, network, runs, url, model_name, no_cloud, quick, out)
+        return
+    _refuse(given, BUNDLE_ONLY, "for a bundle folder, not model files")
+    if inputs is not None:
+        from edgekit.cli.predict_tensors import load_npz
+
+        load_npz(inputs)  # a missing or unreadable file is a usage error now, not a failed row per file
+    from edgekit.benchmarks.tensor_bench import FileBenchOptions, run_files_bench
+
+    options = FileBenchOptions(profile=profile, threads=threads, runs=runs, quick=quick, inputs=inputs,
+                               shapes=parse_shapes(shape), seed=seed, signature=signature, baseline=baseline, cloud=cloud)
+    report = run_files_bench(paths, options)
+    if out is not None:
+        from edgekit.benchmarks.report import write_reports
+
+        write_reports(report, out)
+    show_files_summary(report)
+    if out is not None:
+        click.echo(f"reports written to {out} (bench.json, bench.md, report.html)")
+    if report["failed"]:
+        ctx.exit(1)
+
+
+def _refuse(given: set[str], names: tuple[str, ...], where: str) -> None:
+    from edgekit.runtime.errors import ConfigError
+
+    wrong = [name for name in names if name in given]
+    if wrong:
+        raise ConfigError(f"--{wrong[0].replace('_', '-')} is {where}")
+
+
+def parse_shapes(values) -> dict[str, tuple[int, ...]]:
+    """('frames=1,50,6', ...) -> {'frames': (1, 50, 6)}."""
+    from edgekit.runtime.errors import ConfigError
+
+    shapes = {}
+    for value in values:
+        name, sep, dims = value.rpartition("=")
+        try:
+            shape = tuple(int(d) for d in dims.split(",")) if dims.strip() else ()
+        except ValueError:
+            shape = None
+        if not sep or not name or shape is None or any(d < 0 for d in shape):
+            raise ConfigError(f"--shape {value!r} is not NAME=D0,D1,... with whole numbers >= 0", hint="e.g. --shape audio=1,16000")
+        if name in shapes:
+            raise ConfigError(f"--shape gives input {name!r} twice")
+        shapes[name] = shape
+    return shapes
+
+
+def _bench_bundle(bundle, exports, profile, network, runs, url, model_name, no_cloud, quick, out) -> None:
     from edgekit.benchmarks.api import BenchOptions, run_bench
     from edgekit.benchmarks.report import write_reports
 
@@ -32,6 +109,36 @@ def bench(bundle, exports, profile, network, runs, url, model_name, no_cloud, qu
     write_reports(report, out)
     show_summary(report)
     click.echo(f"reports written to {out} (bench.json, bench.md, report.html)")
+
+
+def show_files_summary(report) -> None:
+    ratios = {c["name"]: c["ratios"] for c in report["comparison"]["rows"]}
+    several = len(report["edge"]) > 1
+    rows = []
+    for r in report["edge"]:
+        if r["status"] != "ok":
+            rows.append((r["name"] + " (failed)",) + (None,) * (6 + 2 * several))
+            continue
+        row = (r["name"], r["size_bytes"] / 1024, r["latency_ms"]["p50"], r["latency_ms"]["p99"],
+               r["throughput_inferences_per_s"], r["cold_start_ms"], r["peak_rss_mb"])
+        rows.append(row + ((ratios[r["name"]]["p50"], ratios[r["name"]]["size"]) if several else ()))
+    columns = ["file", "KB", "p50 ms", "p99 ms", "inf/s", "cold ms", "RSS MB"] + (["p50 ×", "size ×"] if several else [])
+    print_table(f"Benchmark ({report['profile']['name']}: {report['profile']['description']})", columns, rows)
+    if several and report["comparison"]["baseline"]:
+        click.echo(f"× = ratio to {report['comparison']['baseline']} (file / baseline; fastest p50: {report['comparison']['fastest']})")
+    for c in report["cloud"] or []:
+        if c["status"] == "ok":
+            edge = next(r for r in report["edge"] if r["name"] == c["name"])
+            click.echo(f"{c['name']} behind edgekit serve (loopback): p50 {c['latency_ms']['p50']:.3g} ms, "
+                       f"{c['latency_ms']['p50'] / edge['latency_ms']['p50']:.0f}x the on-device p50")
+    if report["comparison"].get("note"):
+        click.echo(report["comparison"]["note"])
+    for r in report["edge"]:
+        if r["status"] != "ok":
+            click.echo(f"failed: {r['name']}: {r['error']}", err=True)
+    for c in report["cloud"] or []:
+        if c["status"] != "ok":
+            click.echo(f"failed: {c['name']} (cloud): {c['error']}", err=True)
 
 
 def show_summary(report) -> None:

@@ -101,6 +101,14 @@ class _Walker:
                 self.on_message(kind, number, children[number], sub, value)
         return seen
 
+    def parse(self, span) -> dict[int, list]:
+        """One message's fields by number (varints as ints, bytes as (start, end) spans),
+        without descending into sub-messages."""
+        seen: dict[int, list] = {}
+        for number, _, value in self.fields(*span):
+            seen.setdefault(number, []).append(value)
+        return seen
+
     def text(self, span) -> str:
         start, end = span
         return self.buf[start:end].decode("utf-8", errors="replace")
@@ -122,6 +130,11 @@ class _Walker:
 
 def inspect_onnx(buf: bytes, name: str = "model") -> OnnxFileInfo:
     """Verify an ONNX buffer's wire format and collect metadata and external paths."""
+    return walk_model(buf, name)[0].info
+
+
+def walk_model(buf: bytes, name: str = "model") -> tuple[_Walker, dict[int, list]]:
+    """The verified walk behind :func:`inspect_onnx`: the walker and the ModelProto's fields."""
     if not buf:
         raise ModelLoadError(f"{name}: empty file; not an ONNX model")
     walker = _Walker(buf, name)
@@ -130,7 +143,7 @@ def inspect_onnx(buf: bytes, name: str = "model") -> OnnxFileInfo:
     walker.info.has_graph = 7 in top
     if not walker.info.has_graph or not walker.info.ir_version:
         raise walker.fail("no graph or IR version")
-    return walker.info
+    return walker, top
 
 
 def check_external_data(info: OnnxFileInfo, model_path: Path) -> None:

@@ -99,6 +99,14 @@ class _Reader:
         start, length = self.byte_vector(table, index, 4)
         return [self.i32(start + 4 * i) for i in range(length)]
 
+    def floats(self, table: int, index: int) -> tuple[float, ...]:
+        start, length = self.byte_vector(table, index, 4)
+        return struct.unpack_from(f"<{length}f", self.buf, start) if length else ()
+
+    def longs(self, table: int, index: int) -> tuple[int, ...]:
+        start, length = self.byte_vector(table, index, 8)
+        return struct.unpack_from(f"<{length}q", self.buf, start) if length else ()
+
     def string(self, table: int, index: int) -> str:
         start, length = self.byte_vector(table, index)
         return self.buf[start : start + length].decode("utf-8", errors="replace")
@@ -202,10 +210,8 @@ def _check_tensor(r: _Reader, tensor: int, buffers: list[int]) -> bool:
 def _check_quantization(r: _Reader, q: int, dtype: int, shape: list[int]) -> None:
     """Scales and zero points that LiteRT's kernels trust blindly (a zero, NaN or negative
     scale, or a zero point outside the integer type, crashes the QUANTIZE kernel)."""
-    start, n_scales = r.byte_vector(q, 2, 4)
-    scales = struct.unpack_from(f"<{n_scales}f", r.buf, start) if n_scales else ()
-    start, n_points = r.byte_vector(q, 3, 8)
-    points = struct.unpack_from(f"<{n_points}q", r.buf, start) if n_points else ()
+    scales, points = r.floats(q, 2), r.longs(q, 3)
+    n_scales, n_points = len(scales), len(points)
     if not scales and not points:
         return
     if n_points and n_scales and n_points != n_scales:
@@ -223,8 +229,15 @@ def _check_quantization(r: _Reader, q: int, dtype: int, shape: list[int]) -> Non
 
 
 def _buffer_bytes(r: _Reader, buffer: int) -> bytes:
+    start, length = buffer_span(r, buffer)
+    return r.buf[start : start + length]
+
+
+def buffer_span(r: _Reader, buffer: int) -> tuple[int, int]:
+    """(start, length) of a Buffer's bytes: inline data, or the offset/size pair that large
+    models use for data stored after the flatbuffer; (0, 0) for an empty buffer."""
     start, length = r.byte_vector(buffer, 0)
     if length:
-        return r.buf[start : start + length]
+        return start, length
     offset, size = r.scalar(buffer, 1, "<Q"), r.scalar(buffer, 2, "<Q")
-    return r.buf[offset : offset + size] if offset else b""
+    return (offset, size) if offset else (0, 0)

@@ -12,9 +12,13 @@ from edgekit.cli.options import print_table
 
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the full manifest / model card as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON (manifest, model card, inspection).")
 def info(path: Path, as_json: bool):
-    """Print the manifest of an export (.tflite/.onnx) or the model card of a bundle."""
+    """Describe a model file (any .tflite/.onnx/.ort), an exports folder or a bundle.
+
+    For a model file: format, size, sha256, operators (TFLite: op versions and the oldest
+    runtime release that loads it), parameters and weight precision, inputs and outputs
+    as the installed backend reports them, signatures and metadata."""
     from edgekit.runtime.errors import ModelLoadError
 
     if path.is_dir() and (path / "model_card.json").is_file():
@@ -30,13 +34,28 @@ def info(path: Path, as_json: bool):
 
 
 def _export(path: Path, as_json: bool) -> None:
-    from edgekit.runtime import read_manifest
+    """Any model file: an edgekit tabular export's manifest first, then what the file holds
+    (operators, weights, tensors) and what the backend makes of it."""
+    from edgekit.cli.info_model import as_json as model_json, backend_view, inspect_file, print_sections
+    from edgekit.runtime import Manifest, read_manifest
 
-    manifest = read_manifest(path)
+    manifest = read_manifest(path, required=False)
+    facts = inspect_file(path)
+    view, refused = backend_view(path, facts)
+    tabular = isinstance(manifest, Manifest)
     if as_json:
-        click.echo(json.dumps(manifest.to_dict(), indent=2, default=str))
-        return
-    m = manifest
+        click.echo(model_json(path, facts, manifest, view, tabular=tabular))
+    else:
+        if tabular:
+            _tabular(path, manifest)
+        print_sections(path, facts, manifest, view)
+    if refused is not None:
+        # The facts are printed; loading the file here fails: one error line (backends' own
+        # messages can span lines), exit 1.
+        raise type(refused)(" ".join(refused.message.split()), hint=refused.hint) from refused
+
+
+def _tabular(path: Path, m) -> None:
     click.echo(f"{path.name}: {m.format} / {m.quantization}, {m.task} of {m.target!r}, "
                f"source {m.source.get('framework')} {m.source.get('family')}, edgekit {m.edgekit_version}")
     if m.sha256:

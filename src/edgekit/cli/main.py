@@ -25,7 +25,7 @@ COMMANDS = {
     "predict": ("edgekit.cli.predict", "predict", "Run an export on-device: a CSV in batches, or JSON rows."),
     "bench": ("edgekit.cli.bench", "bench", "Benchmark exports on-device against the cloud REST baseline."),
     "serve": ("edgekit.cli.serve", "serve", "Serve a bundle or export over REST (KServe V2 and TF Serving APIs)."),
-    "info": ("edgekit.cli.info", "info", "Print the manifest or model card of an export or bundle."),
+    "info": ("edgekit.cli.info", "info", "Describe any model file (ops, weights, tensors), an export or a bundle."),
     "monitor": ("edgekit.cli.monitor", "monitor", "Check a prediction log for drift and performance decay."),
     "retrain": ("edgekit.cli.retrain", "retrain", "Train a challenger on new data; promote it only if better."),
     "registry": ("edgekit.cli.registry", "registry", "List, show, promote or roll back model versions."),

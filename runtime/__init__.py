@@ -23,6 +23,7 @@ from edgekit.runtime.errors import (
     SchemaError,
 )
 from edgekit.runtime import seal
+from edgekit.runtime.inspect import inspect_model
 from edgekit.runtime.loader import detect_format, load, read_manifest
 from edgekit.runtime.manifest import Manifest, parse_manifest
 from edgekit.runtime.model import Model, Prediction, SaturationWarning
@@ -34,6 +35,7 @@ from edgekit.runtime.tensors import Quantization, TensorSpec, synthetic_feeds
 
 __all__ = [
     "load",
+    "inspect_model",
     "read_manifest",
     "detect_format",
     "Model",

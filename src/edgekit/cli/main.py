@@ -21,10 +21,10 @@ from edgekit.runtime.errors import EdgekitError
 COMMANDS = {
     "demo": ("edgekit.cli.demo", "demo", "Run the whole lifecycle on the embedded Auto MPG data."),
     "train": ("edgekit.cli.train", "train", "Prepare data, search candidates with CV, save the best as a bundle."),
-    "convert": ("edgekit.cli.convert", "convert", "Export a bundle to TFLite / ONNX with quantisation and a parity gate."),
-    "predict": ("edgekit.cli.predict", "predict", "Run an export on-device: a CSV in batches, or JSON rows."),
-    "bench": ("edgekit.cli.bench", "bench", "Benchmark exports on-device against the cloud REST baseline."),
-    "serve": ("edgekit.cli.serve", "serve", "Serve a bundle or export over REST (KServe V2 and TF Serving APIs)."),
+    "convert": ("edgekit.cli.convert", "convert", "Export a bundle or any Keras/SavedModel/ONNX/TFLite model, quantised, behind a gate."),
+    "predict": ("edgekit.cli.predict", "predict", "Run a model on-device: rows (CSV, JSON) for exports, raw tensors for any model file."),
+    "bench": ("edgekit.cli.bench", "bench", "Benchmark a bundle's exports vs the cloud, or any model files side by side."),
+    "serve": ("edgekit.cli.serve", "serve", "Serve a bundle, an export or any model file over REST (KServe V2, TF Serving)."),
     "info": ("edgekit.cli.info", "info", "Describe any model file (ops, weights, tensors), an export or a bundle."),
     "monitor": ("edgekit.cli.monitor", "monitor", "Check a prediction log for drift and performance decay."),
     "retrain": ("edgekit.cli.retrain", "retrain", "Train a challenger on new data; promote it only if better."),
@@ -54,7 +54,7 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(edgekit.__version__, prog_name="edgekit")
 def cli() -> None:
-    """edgekit: take a tabular model from data to a benchmarked on-device export."""
+    """edgekit: take a model from data, or any model file, to a benchmarked on-device export."""
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,189 @@
+"""TFLite Micro target: parity with LiteRT's reference kernels, minimum arena, budget,
+refusals. References: the bare tflite_micro interpreter (in a subprocess: it segfaults on
+tiny arenas) and ai_edge_litert with OpResolverType.BUILTIN_REF, both driven here."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edgekit.convert.mcu_budget import McuBudget
+
+pytestmark = pytest.mark.slow
+
+BARE_TFLM = r"""
+import sys
+import numpy as np
+from tflite_micro import runtime
+model, arena, inputs, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+try:
+    interp = runtime.Interpreter.from_bytes(open(model, "rb").read(), arena_size=arena)
+except RuntimeError as exc:
+    print("refused:", exc)
+    sys.exit(3)
+if inputs != "-":
+    x = np.load(inputs)
+    rows = []
+    for r in range(len(x)):
+        interp.set_input(x[r : r + 1], 0)
+        interp.invoke()
+        rows.append(np.array(interp.get_output(0), copy=True))
+    np.save(out, np.concatenate(rows))
+print("allocated")
+"""
+
+
+def bare_tflm(model, arena, x=None, tmp_path=None):
+    """(exit code, outputs or None) of the bare TFLM interpreter at ``arena`` bytes."""
+    inputs = out = "-"
+    if x is not None:
+        inputs, out = str(tmp_path / "x.npy"), str(tmp_path / "y.npy")
+        np.save(inputs, x)
+    done = subprocess.run([sys.executable, "-c", BARE_TFLM, str(model), str(arena), inputs, out],
+                          capture_output=True, text=True, timeout=300)
+    return done.returncode, (np.load(out) if done.returncode == 0 and x is not None else None)
+
+
+def litert_reference(model, x):
+    """Rows through LiteRT's reference kernels, one at a time; and the model's output step."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interp = Interpreter(model_path=str(model), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interp.allocate_tensors()
+    i, o = interp.get_input_details()[0], interp.get_output_details()[0]
+    rows = []
+    for r in range(len(x)):
+        interp.set_tensor(i["index"], x[r : r + 1])
+        interp.invoke()
+        rows.append(interp.get_tensor(o["index"]).copy())
+    step = 1.0
+    if o["dtype"] == np.float32:  # dequantised: the step is the scale of the int8 tensor feeding DEQUANTIZE
+        last = [op for op in interp._get_ops_details() if o["index"] in op["outputs"]][0]
+        assert last["op_name"] == "DEQUANTIZE"
+        step = interp._get_tensor_details(int(last["inputs"][0]), 0)["quantization"][0]
+    return np.concatenate(rows), step
+
+
+def mpg_test_matrix(built):
+    from edgekit.runtime.inputs import to_columns, to_matrix
+    from edgekit.train import load_bundle
+
+    bundle = load_bundle(built.bundle)
+    test = bundle.split("test")
+    schema = bundle.card.schema
+    x = to_matrix(to_columns({f.name: test[f.name].to_numpy() for f in schema}, schema), schema)
+    return x, test[bundle.card.target].to_numpy(dtype=np.float64)
+
+
+def test_mpg_int8_export_runs_in_tflm_within_one_step_of_litert_reference(mpg_nn, tmp_path):
+    from edgekit.convert.tflm import check_tflm
+    from edgekit.train.metrics import get_metric
+
+    model = mpg_nn.export("tflite-int8")
+    x, y = mpg_test_matrix(mpg_nn)
+    rmse = get_metric("rmse", "regression")
+    check = check_tflm(model, [x], y_true=y, metric=rmse)
+    r = check.result
+    assert r.status == "passed", r.reason
+    assert r.precision == "int8, float I/O"
+    code, tflm = bare_tflm(model, r.arena_bytes, x, tmp_path)
+    assert code == 0
+    reference, step = litert_reference(model, x)
+    steps = np.abs(tflm.astype(np.float64) - reference) / step
+    assert steps.max() <= 1.0 + 1e-3, f"TFLM vs LiteRT reference: up to {steps.max():.2f} steps"
+    assert r.parity["rows"] == len(x) and r.parity["agreement"] == 1.0
+    assert r.parity["max_steps"] == pytest.approx(steps.max(), abs=1e-3)
+    assert r.metric["mcu"] == pytest.approx(rmse.fn(y, tflm.reshape(-1)), rel=1e-6)
+    assert r.metric["reference"] == pytest.approx(rmse.fn(y, reference.reshape(-1)), rel=1e-6)
+    print(f"\nmpg int8: flash {r.flash_bytes} B, arena {r.arena_bytes} B (constant {r.ram_bytes}), "
+          f"max {steps.max():.0f} step(s), rmse TFLM {r.metric['mcu']:.4f} / LiteRT {r.metric['reference']:.4f}")
+
+
+def test_foreign_cnn_int8_kernels_agree_within_one_step(foreign, tmp_path):
+    from edgekit.convert.tflm import check_tflm
+    from edgekit.train.metrics import get_metric
+
+    accuracy = get_metric("accuracy", "classification")
+    check = check_tflm(foreign.cnn_int8, {"image": foreign.digits_x}, y_true=foreign.digits_y, metric=accuracy)
+    r = check.result
+    assert r.status == "passed", r.reason
+    assert r.precision == "int8" and set(r.ops) >= {"CONV_2D", "FULLY_CONNECTED", "SOFTMAX"}
+    from ai_edge_litert.interpreter import Interpreter
+
+    scale, zero = Interpreter(model_path=str(foreign.cnn_int8)).get_input_details()[0]["quantization"]
+    q = np.clip(np.round(foreign.digits_x / scale + zero), 0, 255).astype(np.uint8)
+    code, tflm = bare_tflm(foreign.cnn_int8, r.arena_bytes, q, tmp_path)
+    assert code == 0
+    reference, _ = litert_reference(foreign.cnn_int8, q)
+    steps = np.abs(tflm.astype(np.int64) - reference.astype(np.int64)).max(axis=1)
+    assert r.parity["agreement"] == pytest.approx(np.mean(steps <= 1))
+    assert r.parity["max_steps"] == steps.max()
+    # Where the softmax scores differ by more than a step, the difference starts as a one-step
+    # rounding difference in one kernel, given identical inputs.
+    origin = r.parity["origin"]
+    if steps.max() > 1:
+        assert origin["rows"] == int(np.sum(steps > 1)) and origin["kernels_within_one_step"]
+        assert origin["max_kernel_steps"] == 1.0
+    assert np.mean(tflm.argmax(axis=1) == reference.argmax(axis=1)) >= 0.99
+    assert r.metric["mcu"] == pytest.approx(accuracy.fn(foreign.digits_y, tflm.argmax(axis=1)))
+    print(f"\nCNN int8: flash {r.flash_bytes} B, arena {r.arena_bytes} B, within one step on "
+          f"{np.mean(steps <= 1):.1%} of {len(steps)} rows (max {steps.max()}, first differing kernels "
+          f"{origin and origin['first_divergence']}), accuracy TFLM {r.metric['mcu']:.4f} / LiteRT {r.metric['reference']:.4f}")
+
+
+def test_minimum_arena_allocates_and_one_byte_less_does_not(foreign, mpg_nn):
+    from edgekit.convert.tflm import check_tflm
+
+    for model in (foreign.cnn_int8, mpg_nn.export("tflite-int8")):
+        arena = check_tflm(model).result.arena_bytes
+        assert bare_tflm(model, arena)[0] == 0
+        for smaller in (arena - 1, arena - 16, arena - 1024):
+            assert bare_tflm(model, smaller)[0] == 3, f"{model.name}: {smaller} bytes allocated too"
+
+
+def test_over_budget_is_a_failed_row_with_both_numbers(foreign):
+    from edgekit.convert.tflm import check_tflm
+
+    fits = check_tflm(foreign.cnn_int8).result
+    flash, ram = fits.flash_bytes, fits.ram_bytes
+    r = check_tflm(foreign.cnn_int8, budget=McuBudget(ram_bytes=ram - 1, flash_bytes=flash - 1)).result
+    assert r.status == "failed" and r.budget["fits"] is False
+    for needed, limit in ((flash, flash - 1), (ram, ram - 1)):
+        assert f"{needed:,} B" in r.reason and f"{limit:,} B" in r.reason
+    assert check_tflm(foreign.cnn_int8, budget=McuBudget(ram_bytes=ram, flash_bytes=flash)).result.status == "passed"
+
+
+@pytest.mark.parametrize("variant, tflm_says", [("tflite-fp16", "DEQUANTIZE"),
+                                                ("tflite-dynamic", "FLOAT32 with filter type: INT8 not supported")])
+def test_float16_and_dynamic_exports_are_failed_rows_with_tflms_reason(mpg_nn, tmp_path, variant, tflm_says):
+    from edgekit.convert.mcu import convert_mcu
+
+    model = mpg_nn.export(variant)
+    assert bare_tflm(model, 1 << 20)[0] == 3  # TFLM itself refuses the file
+    report = convert_mcu(model, tmp_path / "mcu")
+    [row] = report.results
+    assert row.status == "failed" and tflm_says in row.reason
+    assert not report.passed
+    assert sorted(p.name for p in (tmp_path / "mcu").iterdir()) == ["mcu.json", "mcu.md"]
+
+
+def test_an_op_tflm_lacks_is_named_before_any_file_is_written(tmp_path):
+    import tensorflow as tf
+
+    from edgekit.convert.tflm import check_tflm
+    from edgekit.convert.tflm_artifacts import write_tflm_artifacts
+    from edgekit.runtime.errors import ConversionError
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32, name="x")])
+    def sign(x):
+        return {"y": tf.math.sign(x) * 2.0}
+
+    model = tmp_path / "sign.tflite"
+    model.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([sign.get_concrete_function()], sign).convert())
+    assert bare_tflm(model, 1 << 16)[0] == 3  # TFLM has no SIGN kernel
+    check = check_tflm(model)
+    assert check.result.status == "failed" and "SIGN" in check.result.reason and check.result.ops == ["SIGN", "MUL"]
+    with pytest.raises(ConversionError, match="no kernel for SIGN"):
+        write_tflm_artifacts(check, tmp_path / "c")
+    assert not (tmp_path / "c").exists()

@@ -26,7 +26,7 @@ import numpy as np
 from edgekit.convert.base import NotApplicable
 from edgekit.convert.mcu_budget import McuBudget
 from edgekit.convert.mcu_report import McuReport, McuResult
-from edgekit.runtime.errors import ConfigError, ConversionError
+from edgekit.runtime.errors import ConfigError, ConversionError, ModelLoadError, SchemaError
 from edgekit.runtime.io import atomic_directory, write_text
 
 # (row name, --int8-io) of the TFLite exports a Keras bundle gets on a microcontroller.
@@ -47,7 +47,9 @@ def convert_mcu(source: str | os.PathLike, out: str | os.PathLike | None = None,
         out = Path(out) if out is not None else source.with_name(f"{source.stem}-mcu")
         from edgekit.convert.tflm import check_tflm
 
-        rows = [check_tflm(source, feeds, y_true=y_true, metric=metric, budget=budget)]
+        # Inputs that do not fit the model are the caller's mistake (SchemaError), not a row.
+        rows = [_guarded((f"tflm-{source.stem}", "tflm", source.name), check_tflm, source, feeds, y_true=y_true,
+                         metric=metric, budget=budget, errors=(ConversionError,))]
     else:
         raise ConfigError(f"{source}: not a bundle folder or a .tflite file",
                           hint="microcontroller targets take a trained bundle or a TFLite model")
@@ -71,15 +73,26 @@ def bundle_rows(bundle_path: Path, *, budget: McuBudget, exports: str | os.PathL
     reference = _reference(bundle)
     if bundle.framework == "keras":
         with tempfile.TemporaryDirectory(prefix="edgekit-mcu-") as scratch:
-            rows = [tflm_for_export(path, reference, name=name, budget=budget, max_degradation=max_degradation,
-                                    source=f"{bundle.path.name} {name.removeprefix('tflm-')}")
+            rows = [_guarded((name, "tflm", bundle.path.name), tflm_for_export, path, reference, name=name, budget=budget,
+                             max_degradation=max_degradation, source=f"{bundle.path.name} {name.removeprefix('tflm-')}")
                     for name, path in _int8_exports(bundle, exports, max_degradation, Path(scratch))]
         rows.append((McuResult("emlearn", "emlearn", source=bundle.path.name).refuse(
             "not_applicable", "emlearn takes scikit-learn trees; this bundle is a Keras network (see the TFLM rows)"), None))
         return rows
     tflm = McuResult("tflm", "tflm", source=bundle.path.name).refuse(
         "not_applicable", "TFLite Micro takes neural networks; scikit-learn models have no TFLite export (see emlearn)")
-    return [(tflm, None), emlearn_for_bundle(bundle, reference, budget=budget, max_degradation=max_degradation)]
+    emlearn = _guarded((f"emlearn-{bundle.card.winner['name']}", "emlearn", bundle.path.name), emlearn_for_bundle,
+                       bundle, reference, budget=budget, max_degradation=max_degradation)
+    return [(tflm, None), emlearn]
+
+
+def _guarded(row: tuple[str, str, str], check, *args, errors=(ConversionError, ModelLoadError, SchemaError), **kwargs):
+    """One target that cannot be produced is a failed row (``row``: name, target, source),
+    never the end of the run."""
+    try:
+        return check(*args, **kwargs)
+    except errors as exc:
+        return McuResult(row[0], row[1], source=row[2]).refuse("failed", str(exc)), None
 
 
 def _int8_exports(bundle, exports, max_degradation: float, scratch: Path) -> list[tuple[str, Path]]:

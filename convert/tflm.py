@@ -47,6 +47,8 @@ ARENA_ALIGN = 16
 _COMPUTE_OPS = {"FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "BATCH_MATMUL", "TRANSPOSE_CONV", "SVDF",
                 "UNIDIRECTIONAL_SEQUENCE_LSTM"}
 _INT_TYPES = {np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16)}
+_SHAPE_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
+_AFFINE_OPS = {"ADD", "SUB", "MUL", "DIV"}
 # Float outputs are (q - zero_point) * scale in float32: a step is "one" up to its rounding.
 STEP_SLACK = 1e-3
 TRACE_ROWS = 50  # rows traced tensor by tensor when outputs differ by more than a step
@@ -176,16 +178,46 @@ class _Reference:
         self.precision = self._precision()
 
     def _step(self, detail: dict) -> float | None:
-        """One quantisation step of an output in its own units, None for a float model."""
-        spec = _spec(detail["name"], detail)
-        if spec.quantized:
+        """One quantisation step of an output in its own units, None for a float model.
+
+        A float output is the int8 result dequantised, possibly then rescaled in float
+        (edgekit regressions end in ``y * std + mean``): the step follows DEQUANTIZE's scale
+        through reshapes and through ADD/SUB/MUL/DIV by constants."""
+        if _spec(detail["name"], detail).quantized:
             return 1.0
-        for op in self.ops:
-            if int(detail["index"]) in [int(i) for i in op["outputs"]] and op["op_name"] == "DEQUANTIZE":
-                source = self._interp._get_tensor_details(int(op["inputs"][0]), 0)
-                scales = source["quantization_parameters"]["scales"]
-                return float(np.max(scales)) if len(scales) else None
+        producers = {int(t): op for op in self.ops for t in op["outputs"]}
+        index, factor = int(detail["index"]), 1.0
+        for _ in range(len(self.ops)):
+            op = producers.get(index)
+            if op is None:
+                return None
+            name, inputs = op["op_name"], [int(t) for t in op["inputs"] if int(t) >= 0]
+            if name == "DEQUANTIZE":
+                scales = self._interp._get_tensor_details(inputs[0], 0)["quantization_parameters"]["scales"]
+                return factor * float(np.max(scales)) if len(scales) else None
+            computed = [t for t in inputs if t in producers or t in self._in_index]
+            if name in _SHAPE_OPS and computed:
+                index = computed[0]
+                continue
+            if name not in _AFFINE_OPS or len(computed) != 1:
+                return None
+            constants = [self._constant(t) for t in inputs if t != computed[0]]
+            if any(c is None for c in constants):
+                return None
+            if name == "MUL":
+                factor *= float(np.max(np.abs(constants[0])))
+            elif name == "DIV":
+                if inputs[0] != computed[0]:
+                    return None  # c / x is not affine in x
+                factor /= float(np.min(np.abs(constants[0])))
+            index = computed[0]
         return None
+
+    def _constant(self, index: int) -> np.ndarray | None:
+        try:
+            return np.asarray(self._interp.get_tensor(index), dtype=np.float64)
+        except ValueError:
+            return None
 
     def _precision(self) -> str:
         compute = [op for op in self.ops if op["op_name"] in _COMPUTE_OPS]

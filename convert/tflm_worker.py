@@ -22,6 +22,7 @@ import sys
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != _HERE]
 
+import faulthandler  # noqa: E402
 import re  # noqa: E402
 import tempfile  # noqa: E402
 
@@ -46,6 +47,7 @@ def _in_child(task, *args):
         try:
             os.close(read_fd)
             os.dup2(log.fileno(), 2)
+            faulthandler.disable()  # a crash here is an expected outcome, not a report to print
             try:
                 answer = {"status": "ok", "value": task(*args)}
             except Exception as exc:  # TFLM raises RuntimeError/ValueError

@@ -16,53 +16,66 @@ BARE_TFLM = r"""
 import sys
 import numpy as np
 from tflite_micro import runtime
-model, arena, inputs, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+model, arena, inputs, out, keep = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+config = runtime.InterpreterConfig.kPreserveAllTensors if keep >= 0 else runtime.InterpreterConfig.kAllocationRecording
 try:
-    interp = runtime.Interpreter.from_bytes(open(model, "rb").read(), arena_size=arena)
+    interp = runtime.Interpreter.from_bytes(open(model, "rb").read(), arena_size=arena, intrepreter_config=config)
 except RuntimeError as exc:
     print("refused:", exc)
     sys.exit(3)
 if inputs != "-":
     x = np.load(inputs)
-    rows = []
+    rows, kept = [], []
     for r in range(len(x)):
         interp.set_input(x[r : r + 1], 0)
         interp.invoke()
         rows.append(np.array(interp.get_output(0), copy=True))
-    np.save(out, np.concatenate(rows))
+        if keep >= 0:
+            kept.append(np.asarray(interp.GetTensor(keep, 0)["tensor_data"]).reshape(1, -1))
+    np.savez(out, y=np.concatenate(rows), kept=np.concatenate(kept) if kept else np.zeros(0))
 print("allocated")
 """
 
 
-def bare_tflm(model, arena, x=None, tmp_path=None):
-    """(exit code, outputs or None) of the bare TFLM interpreter at ``arena`` bytes."""
+def bare_tflm(model, arena, x=None, tmp_path=None, keep=-1):
+    """(exit code, outputs, kept tensor) of the bare TFLM interpreter at ``arena`` bytes;
+    ``keep``: a tensor index to return too (all tensors are then preserved)."""
     inputs = out = "-"
     if x is not None:
-        inputs, out = str(tmp_path / "x.npy"), str(tmp_path / "y.npy")
+        inputs, out = str(tmp_path / "x.npy"), str(tmp_path / "y.npz")
         np.save(inputs, x)
-    done = subprocess.run([sys.executable, "-c", BARE_TFLM, str(model), str(arena), inputs, out],
+    done = subprocess.run([sys.executable, "-c", BARE_TFLM, str(model), str(arena), inputs, out, str(keep)],
                           capture_output=True, text=True, timeout=300)
-    return done.returncode, (np.load(out) if done.returncode == 0 and x is not None else None)
+    if done.returncode != 0 or x is None:
+        return done.returncode, None, None
+    with np.load(out) as npz:
+        return 0, npz["y"], npz["kept"]
 
 
-def litert_reference(model, x):
-    """Rows through LiteRT's reference kernels, one at a time; and the model's output step."""
+def litert_reference(model, x, keep=None):
+    """Rows through LiteRT's reference kernels one at a time: outputs, and the tensor ``keep``."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    interp = Interpreter(model_path=str(model), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interp = Interpreter(model_path=str(model), experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                         experimental_preserve_all_tensors=True)
     interp.allocate_tensors()
     i, o = interp.get_input_details()[0], interp.get_output_details()[0]
-    rows = []
+    rows, kept = [], []
     for r in range(len(x)):
         interp.set_tensor(i["index"], x[r : r + 1])
         interp.invoke()
         rows.append(interp.get_tensor(o["index"]).copy())
-    step = 1.0
-    if o["dtype"] == np.float32:  # dequantised: the step is the scale of the int8 tensor feeding DEQUANTIZE
-        last = [op for op in interp._get_ops_details() if o["index"] in op["outputs"]][0]
-        assert last["op_name"] == "DEQUANTIZE"
-        step = interp._get_tensor_details(int(last["inputs"][0]), 0)["quantization"][0]
-    return np.concatenate(rows), step
+        if keep is not None:
+            kept.append(interp.get_tensor(keep).reshape(1, -1).copy())
+    return np.concatenate(rows), (np.concatenate(kept) if kept else None)
+
+
+def last_dequantize_input(model):
+    """The int8 tensor the model's float output is computed from."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    ops = Interpreter(model_path=str(model))._get_ops_details()
+    return int([op for op in ops if op["op_name"] == "DEQUANTIZE"][-1]["inputs"][0])
 
 
 def mpg_test_matrix(built):
@@ -87,17 +100,20 @@ def test_mpg_int8_export_runs_in_tflm_within_one_step_of_litert_reference(mpg_nn
     r = check.result
     assert r.status == "passed", r.reason
     assert r.precision == "int8, float I/O"
-    code, tflm = bare_tflm(model, r.arena_bytes, x, tmp_path)
+    # The float prediction is the network's int8 result, dequantised (and rescaled in float):
+    # compare that int8 tensor, kept by both interpreters.
+    q = last_dequantize_input(model)
+    code, tflm, tflm_q = bare_tflm(model, 1 << 20, x, tmp_path, keep=q)
     assert code == 0
-    reference, step = litert_reference(model, x)
-    steps = np.abs(tflm.astype(np.float64) - reference) / step
-    assert steps.max() <= 1.0 + 1e-3, f"TFLM vs LiteRT reference: up to {steps.max():.2f} steps"
+    reference, reference_q = litert_reference(model, x, keep=q)
+    steps = np.abs(tflm_q.astype(np.int64) - reference_q.astype(np.int64)).max(axis=1)
+    assert steps.max() <= 1, f"TFLM vs LiteRT reference: up to {steps.max()} steps"
     assert r.parity["rows"] == len(x) and r.parity["agreement"] == 1.0
     assert r.parity["max_steps"] == pytest.approx(steps.max(), abs=1e-3)
     assert r.metric["mcu"] == pytest.approx(rmse.fn(y, tflm.reshape(-1)), rel=1e-6)
     assert r.metric["reference"] == pytest.approx(rmse.fn(y, reference.reshape(-1)), rel=1e-6)
     print(f"\nmpg int8: flash {r.flash_bytes} B, arena {r.arena_bytes} B (constant {r.ram_bytes}), "
-          f"max {steps.max():.0f} step(s), rmse TFLM {r.metric['mcu']:.4f} / LiteRT {r.metric['reference']:.4f}")
+          f"max {steps.max()} step(s), rmse TFLM {r.metric['mcu']:.4f} / LiteRT {r.metric['reference']:.4f}")
 
 
 def test_foreign_cnn_int8_kernels_agree_within_one_step(foreign, tmp_path):
@@ -113,7 +129,7 @@ def test_foreign_cnn_int8_kernels_agree_within_one_step(foreign, tmp_path):
 
     scale, zero = Interpreter(model_path=str(foreign.cnn_int8)).get_input_details()[0]["quantization"]
     q = np.clip(np.round(foreign.digits_x / scale + zero), 0, 255).astype(np.uint8)
-    code, tflm = bare_tflm(foreign.cnn_int8, r.arena_bytes, q, tmp_path)
+    code, tflm, _ = bare_tflm(foreign.cnn_int8, r.arena_bytes, q, tmp_path)
     assert code == 0
     reference, _ = litert_reference(foreign.cnn_int8, q)
     steps = np.abs(tflm.astype(np.int64) - reference.astype(np.int64)).max(axis=1)
@@ -187,3 +203,33 @@ def test_an_op_tflm_lacks_is_named_before_any_file_is_written(tmp_path):
     with pytest.raises(ConversionError, match="no kernel for SIGN"):
         write_tflm_artifacts(check, tmp_path / "c")
     assert not (tmp_path / "c").exists()
+
+
+def test_a_crash_inside_tflm_is_a_failed_attempt_not_a_dead_process():
+    import os
+    import signal
+
+    from edgekit.convert import tflm_worker
+
+    def segfault():
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    status, value, _ = tflm_worker._in_child(segfault)
+    assert status == "crash" and f"signal {int(signal.SIGSEGV)}" in value
+    assert tflm_worker._in_child(lambda: 42)[:2] == ("ok", 42)
+
+
+def test_a_target_that_cannot_be_checked_is_a_failed_row(foreign, tmp_path, monkeypatch):
+    import json
+
+    import edgekit.convert.tflm as tflm
+    from edgekit.convert.mcu import convert_mcu
+    from edgekit.runtime.errors import ConversionError
+
+    def worker_died(*args, **kwargs):
+        raise ConversionError("the TFLite Micro worker exited with status -9")
+
+    monkeypatch.setattr(tflm, "_run_worker", worker_died)
+    report = convert_mcu(foreign.cnn_int8, tmp_path / "mcu")
+    [row] = json.loads((tmp_path / "mcu" / "mcu.json").read_text())["results"]
+    assert row["status"] == "failed" and "status -9" in row["reason"] and not report.passed

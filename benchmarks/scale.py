@@ -6,8 +6,8 @@ Generates an Auto-MPG-like Parquet dataset (rows drawn from the embedded Auto MP
 a little noise, ``--files`` files) and the same rows as one CSV, then scores them with:
 
 - ``edgekit predict`` on the CSV (today's single-process streaming command, 1 backend thread),
-- the scale scorer on the Parquet files in one process without Dask (same reader and scorer
-  as the workers: isolates what Dask itself costs),
+- the scale scorer on the Parquet files in one process without Dask (the workers' very
+  reader, scorer and writer: what remains between it and 1 worker is Dask's own cost),
 - ``score_to_parquet`` on a LocalCluster with 1 worker and with 2 workers (1 thread each).
 
 Each mode runs in a fresh process; cluster start-up is timed apart from the job. Prints
@@ -90,9 +90,18 @@ def small_model(folder: Path) -> Path:
 
 # --------------------------------------------------------------------------- the modes (child processes)
 def _peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM). Not getrusage's ru_maxrss: that keeps the high-water
+    mark of the parent it was forked from, which here is a large benchmark driver."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+def _cpu_s() -> float:
     import resource
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_single_parquet(model: str, source: str, out: str, batch_size: int) -> dict:
@@ -101,7 +110,7 @@ def run_single_parquet(model: str, source: str, out: str, batch_size: int) -> di
 
     from edgekit.scale.output import prepare_output
     from edgekit.scale.plan import plan_input
-    from edgekit.scale.worker import Job, read_piece, score_piece
+    from edgekit.scale.worker import Job, score_piece
 
     started = time.perf_counter()
     plan = plan_input(source, required=("row_id", "mpg"))
@@ -110,11 +119,11 @@ def run_single_parquet(model: str, source: str, out: str, batch_size: int) -> di
     job = Job(model, sha256, out, "single", threads=1, id_column="row_id", passthrough=("mpg",), batch_size=batch_size)
     rows = 0
     for piece in plan.pieces:
-        summary = score_piece(read_piece(piece), piece, job)
+        summary = score_piece(piece, job)
         if "failure" in summary:
             raise summary["failure"].rebuild()
         rows += summary["rows"]
-    return {"rows": rows, "seconds": time.perf_counter() - started, "peak_rss_mb": [_peak_rss_mb()]}
+    return {"rows": rows, "seconds": time.perf_counter() - started, "peak_rss_mb": [_peak_rss_mb()], "cpu_s": _cpu_s()}
 
 
 def run_dask(model: str, source: str, out: str, batch_size: int, workers: int) -> dict:
@@ -132,25 +141,36 @@ def run_dask(model: str, source: str, out: str, batch_size: int, workers: int) -
         result = score_to_parquet(model, source, out, scheduler=cluster.scheduler_address, id_column="row_id",
                                   passthrough=("mpg",), batch_size=batch_size, force=True, show_progress=False)
         rss = sorted(client.run(_peak_rss_mb).values())
-    return {"rows": result.rows, "seconds": result.seconds, "startup_s": startup, "peak_rss_mb": rss,
+        cpu = sum(client.run(_cpu_s).values())
+    return {"rows": result.rows, "seconds": result.seconds, "startup_s": startup, "peak_rss_mb": rss, "cpu_s": cpu,
             "driver_peak_rss_mb": _peak_rss_mb()}
 
 
+CSV_CHILD = r"""
+import json, sys
+from edgekit.cli.main import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code or 0
+from edgekit.benchmarks.scale import _cpu_s, _peak_rss_mb
+print(json.dumps({"code": code, "peak_rss_mb": _peak_rss_mb(), "cpu_s": _cpu_s()}), file=sys.stderr)
+"""
+
+
 def run_single_csv(model: str, source: str, out: str, batch_size: int) -> dict:
-    """Today's `edgekit predict` on a CSV, in its own process (peak RSS from wait4)."""
-    args = [sys.executable, "-m", "edgekit", "predict", model, source, "--out", out, "--id-column", "row_id",
+    """Today's `edgekit predict` on a CSV, in its own process."""
+    args = [sys.executable, "-c", CSV_CHILD, "predict", model, source, "--out", out, "--id-column", "row_id",
             "--passthrough", "mpg", "--batch-size", str(batch_size), "--threads", "1"]
     started = time.perf_counter()
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env={**os.environ, "EDGEKIT_PROGRESS": "0"})
-    _, status, usage = os.wait4(process.pid, 0)
+    done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "EDGEKIT_PROGRESS": "0"})
     seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise SystemExit(f"edgekit predict failed: {process.stderr.read()}")
+    child = json.loads(done.stderr.strip().splitlines()[-1])
+    if child["code"]:
+        raise SystemExit(f"edgekit predict failed: {done.stderr[-2000:]}")
     with open(out, "rb") as handle:
         rows = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b"")) - 1
-    return {"rows": rows, "seconds": seconds, "peak_rss_mb": [usage.ru_maxrss / 1024]}
+    return {"rows": rows, "seconds": seconds, "peak_rss_mb": [child["peak_rss_mb"]], "cpu_s": child["cpu_s"]}
 
 
 def _child(mode: str, **kwargs) -> dict:
@@ -183,6 +203,7 @@ def measure(rows: int, *, files: int, model: Path | None, workdir: Path, batch_s
             "run_dask", source=str(data), out=str(workdir / f"dask-{n}"), workers=n, **common)
     for result in modes.values():
         result["rows_per_s"] = result["rows"] / result["seconds"]
+        result["rows_per_cpu_s"] = result["rows"] / result["cpu_s"]
     return {"rows": rows, "files": files, "batch_size": batch_size, "model": str(model), "generate_s": generated,
             "load_average": os.getloadavg(), "cpus": os.cpu_count(), "modes": modes, "ratios": _ratios(modes)}
 
@@ -194,6 +215,7 @@ def _ratios(modes: dict) -> dict:
     ratios = {
         "rows_per_s_2_vs_1_worker": two["rows_per_s"] / one["rows_per_s"],
         "rows_per_s_1_worker_vs_single_parquet": one["rows_per_s"] / parquet["rows_per_s"],
+        "rows_per_cpu_s_1_worker_vs_single_parquet": one["rows_per_cpu_s"] / parquet["rows_per_cpu_s"],
         "worker_peak_rss_mb": max(one["peak_rss_mb"] + two["peak_rss_mb"]),
     }
     if single is not None:
@@ -204,11 +226,12 @@ def _ratios(modes: dict) -> dict:
 def render(report: dict) -> str:
     lines = [f"{report['rows']:,} rows in {report['files']} Parquet files, batch {report['batch_size']}, "
              f"{report['cpus']} CPUs, load average {', '.join(f'{v:.2f}' for v in report['load_average'])}",
-             f"{'mode':<50} {'rows/s':>12} {'seconds':>9} {'peak RSS per process (MB)':>28}"]
+             f"{'mode':<50} {'rows/s':>12} {'seconds':>9} {'rows/CPU-s':>12} {'peak RSS per process (MB)':>28}"]
     for name, result in report["modes"].items():
         rss = ", ".join(f"{v:.0f}" for v in result["peak_rss_mb"])
         startup = f"  (+{result['startup_s']:.1f} s cluster start)" if "startup_s" in result else ""
-        lines.append(f"{name:<50} {result['rows_per_s']:>12,.0f} {result['seconds']:>9.1f} {rss:>28}{startup}")
+        lines.append(f"{name:<50} {result['rows_per_s']:>12,.0f} {result['seconds']:>9.1f} "
+                     f"{result['rows_per_cpu_s']:>12,.0f} {rss:>28}{startup}")
     lines.append("")
     for key, value in report["ratios"].items():
         target = TARGETS.get(key)

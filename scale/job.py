@@ -1,10 +1,9 @@
 """The driver of a batch-scoring run: plan, resume, submit, watch, verify.
 
-dask.dataframe reads the input (``from_map`` over the planned pieces, so each partition is
-a known slice of a known file); each partition becomes one delayed task that scores it and
-writes its own part atomically. A worker killed mid-job loses only unfinished tasks, which
-Dask reruns elsewhere; a task that reruns rewrites the same part name, so no row is ever
-written twice. The run ends by checking every planned part on disk: complete, or an error
+Each planned piece (a known slice of a known file) becomes one ``dask.delayed`` task that
+streams it in batches, scores it and writes its own part atomically. A worker killed mid-job
+loses only unfinished tasks, which Dask reruns elsewhere; a task that reruns rewrites the same
+part name, so no row is ever written twice. The run ends by checking every planned part on disk: complete, or an error
 that names the missing parts (a rerun of the same command resumes).
 """
 
@@ -21,7 +20,7 @@ from edgekit.runtime.errors import ConfigError, EdgekitError, InferenceError, In
 from edgekit.scale.cluster import SchedulerSpec, connect, parse_scheduler
 from edgekit.scale.output import finished_parts, part_rows, prepare_output, write_manifest
 from edgekit.scale.plan import CSV_BLOCK_BYTES, PARTITION_ROWS, Plan, plan_input
-from edgekit.scale.worker import Job, read_piece, score_piece
+from edgekit.scale.worker import Job, score_piece
 
 
 @dataclass(frozen=True)
@@ -102,16 +101,11 @@ def _identity(model: Path, sha256: str, source: str | Path, copied: list[str], p
 
 
 def _run(client, plan: Plan, pending, done: set[int], job: Job, out: Path, identity: dict, show_progress) -> None:
-    import dask.dataframe as dd
-    import pandas as pd
     from dask import delayed
     from distributed import as_completed
 
-    # Partitions go straight to_delayed, so meta only has to be a frame: no piece is read here.
-    meta = pd.DataFrame({name: pd.Series([], dtype=object) for name in plan.columns})
-    frames = dd.from_map(read_piece, pending, meta=meta, enforce_metadata=False).to_delayed()
-    tasks = [delayed(score_piece)(frame, piece, job, dask_key_name=f"edgekit-score-{job.run_id[:12]}-{piece.index}")
-             for frame, piece in zip(frames, pending)]
+    tasks = [delayed(score_piece)(piece, job, dask_key_name=f"edgekit-score-{job.run_id[:12]}-{piece.index}")
+             for piece in pending]
     futures = client.compute(tasks)
     reporter = Reporter(len(plan.pieces), plan.known_rows, len(done), show_progress)
     reporter.done_rows = sum(p.rows or 0 for p in plan.pieces if p.index in done)

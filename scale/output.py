@@ -1,10 +1,10 @@
 """The output folder of a batch-scoring run: Parquet parts plus a small manifest.
 
 The manifest (``_edgekit_predict.json``; Parquet readers skip names starting with ``_``)
-records the run's identity (model sha256, input files, plan, options) and, when the run
-ends, each part with its row count. Every part also carries the run id, its piece and its
-row count in its own Parquet metadata, so a rerun can trust what it finds on disk even if
-the driver died before it updated the manifest.
+records the run's identity (model sha256, INPUT, options, input files) and, when the run
+ends, each part with its row count. Every part also carries the run id and its piece's key
+in its own Parquet metadata, so a rerun can trust what it finds on disk even if the driver
+died before it updated the manifest.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def finished_parts(out: Path, pieces: Iterable[Piece], run_id: str) -> set[int]:
             meta = json.loads((metadata.metadata or {}).get(PART_METADATA_KEY, b"{}"))
         except Exception:  # a damaged or foreign file counts as missing and is rewritten
             continue
-        rows_ok = metadata.num_rows == meta.get("rows") and (piece.rows is None or piece.rows == metadata.num_rows)
+        rows_ok = piece.rows is None or piece.rows == metadata.num_rows  # CSV pieces: the atomic write vouches
         if meta.get("run") == run_id and meta.get("key") == piece.key and rows_ok:
             done.add(piece.index)
     return done

@@ -15,6 +15,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -75,103 +76,134 @@ class TaskFailure(Exception):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
-def read_piece(piece: Piece):
-    """The piece as a pandas DataFrame: Parquet columns as stored, CSV cells as text (as
-    single-process ``edgekit predict`` reads them, so the runtime validates the same way).
+def batches(piece: Piece, size: int) -> Iterator:
+    """The piece as pyarrow RecordBatches of at most ``size`` rows, streamed (a worker holds
+    one batch, whatever the file's row-group size): Parquet columns as stored, CSV cells as
+    text, as single-process ``edgekit predict`` reads them, so the runtime validates alike."""
+    if piece.kind == "parquet":
+        import pyarrow.parquet as pq
 
-    A piece that cannot be read gives a :class:`TaskFailure` instead, handed on as a value:
-    a user's bad file is not a crash for Dask to log and retry."""
-    try:
-        if piece.kind == "parquet":
-            import pyarrow.parquet as pq
-
-            return pq.ParquetFile(piece.path).read_row_groups(list(piece.row_groups)).to_pandas()
-        return _read_csv(piece)
-    except EdgekitError as exc:
-        return TaskFailure.of(exc)
-    except (OSError, ValueError) as exc:  # pyarrow and pandas parse errors derive from these
-        return TaskFailure("DataError", f"{piece.label}: cannot read ({_first_line(exc)})")
+        yield from pq.ParquetFile(piece.path).iter_batches(batch_size=size, row_groups=list(piece.row_groups),
+                                                            use_pandas_metadata=False)
+        return
+    yield from _csv_batches(piece, size)
 
 
-def _read_csv(piece: Piece):
+def _csv_batches(piece: Piece, size: int) -> Iterator:
+    import csv
     import io
 
-    import pandas as pd
+    import pyarrow as pa
 
     with open(piece.path, "rb") as handle:
-        header = handle.readline()
+        header_line = handle.readline()
         handle.seek(piece.start)
         body = handle.read(piece.end - piece.start)
     try:
-        return pd.read_csv(io.BytesIO(header + body), sep=piece.delimiter, dtype=str, keep_default_na=False,
-                           na_filter=False, encoding="utf-8-sig", skipinitialspace=False)
+        header = [h.strip() for h in next(csv.reader([header_line.decode("utf-8-sig")], delimiter=piece.delimiter))]
+        reader = csv.reader(io.StringIO(body.decode("utf-8"), newline=""), delimiter=piece.delimiter)
     except UnicodeDecodeError as exc:
         raise DataError(f"{piece.label}: not UTF-8 text ({exc.reason})") from None
-    except pd.errors.ParserError as exc:
-        detail = _first_line(exc).replace("Error tokenizing data. C error: ", "")
-        line = re.search(r" in line (\d+)", detail)
-        if line is None:
-            raise DataError(f"{piece.label}: {detail}") from None
-        # pandas counts the lines of this slice, the header being line 1; name the file's line.
-        at = csv_first_row(piece) + int(line.group(1))
-        raise DataError(f"{piece.label}, line {at}: {detail.replace(line.group(0), '')}") from None
-
-
-def score_piece(frame, piece: Piece, job: Job) -> dict:
-    """Score one piece and write its part atomically; return the part's summary, or
-    ``{"failure": TaskFailure}`` for an edgekit error (the driver raises it)."""
-    if isinstance(frame, TaskFailure):
-        return {"index": piece.index, "failure": frame}
+    rows: list[list[str]] = []
     try:
-        return _score(frame, piece, job)
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(header):
+                line = csv_first_row(piece) + 2 + reader.line_num - 1  # the header is line 1
+                raise DataError(f"{piece.label}, line {line}: {len(row)} values for {len(header)} columns")
+            rows.append(row)
+            if len(rows) >= size:
+                yield _text_batch(pa, header, rows)
+                rows = []
+    except csv.Error as exc:
+        raise DataError(f"{piece.label}: {exc}") from None
+    if rows:
+        yield _text_batch(pa, header, rows)
+
+
+def _text_batch(pa, header: list[str], rows: list[list[str]]):
+    return pa.record_batch([pa.array([row[i] for row in rows], pa.string()) for i in range(len(header))], names=header)
+
+
+def score_piece(piece: Piece, job: Job) -> dict:
+    """Score one piece and write its part atomically; return the part's summary, or
+    ``{"failure": TaskFailure}`` for an edgekit error: a user's bad file is handed back as a
+    value, not raised for Dask to log as a crash."""
+    try:
+        return _score(piece, job)
     except TaskFailure as failure:
         return {"index": piece.index, "failure": failure}
     except EdgekitError as exc:
         return {"index": piece.index, "failure": TaskFailure.of(exc, where=_worker_prefix(exc))}
     except OSError as exc:
-        failure = TaskFailure("DataError", f"cannot write {piece.part} in {job.out}: {exc}")
+        failure = TaskFailure("DataError", f"{piece.label} -> {piece.part}: {_first_line(exc)}")
         return {"index": piece.index, "failure": failure}
 
 
-def _score(frame, piece: Piece, job: Job) -> dict:
+def _score(piece: Piece, job: Job) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     model = cached_model(job.model, job.sha256, job.threads, job.backend, job.verify, threading.get_ident())
-    if piece.rows is not None and len(frame) != piece.rows:
-        raise DataError(f"{piece.label}: read {len(frame)} rows where its footer promises {piece.rows}")
+    meta = {"run": job.run_id, "model_sha256": job.sha256, "piece": piece.index, "key": piece.key,
+            "source": piece.path}
+    rows, writer = 0, None
+    with atomic_write(Path(job.out) / piece.part, "wb") as handle:
+        try:
+            for batch in _checked(batches(piece, job.batch_size), piece):
+                out = _scored_batch(pa, model, batch, piece, job, rows)
+                if writer is None:
+                    schema = out.schema.with_metadata({PART_METADATA_KEY: json.dumps(meta).encode()})
+                    writer = pq.ParquetWriter(handle, schema)
+                writer.write_batch(out)
+                rows += batch.num_rows
+            if writer is None:  # a piece without rows still gets its part: no gap in the run
+                empty = _empty_batch(pa, model, job)
+                writer = pq.ParquetWriter(handle, empty.schema.with_metadata({PART_METADATA_KEY: json.dumps(meta).encode()}))
+                writer.write_batch(empty)
+        finally:
+            if writer is not None:
+                writer.close()
+        if piece.rows is not None and rows != piece.rows:  # raised inside: the part is not kept
+            raise DataError(f"{piece.label}: read {rows} rows where its footer promises {piece.rows}")
+    return {"index": piece.index, "part": piece.part, "rows": rows, "source": piece.path}
+
+
+def _checked(stream: Iterator, piece: Piece) -> Iterator:
+    """Reading errors of pyarrow and the csv module as edgekit errors naming the file."""
+    try:
+        yield from stream
+    except EdgekitError:
+        raise
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid/ArrowIOError derive from these
+        raise DataError(f"{piece.label}: cannot read ({_first_line(exc)})") from None
+
+
+def _scored_batch(pa, model, batch, piece: Piece, job: Job, offset: int):
+    names = batch.schema.names
     copied = job.copied
-    missing = [c for c in copied if c not in frame.columns]
+    missing = [c for c in copied if c not in names]
     if missing:
         raise SchemaError(f"{piece.label} has no column(s) {missing}")
-    features = [c for c in frame.columns if c not in copied and c not in job.ignored]
-    outputs: dict[str, list[np.ndarray]] = {name: [empty] for name, empty in empty_outputs(model).items()}
-    for start in range(0, len(frame), job.batch_size):
-        chunk = frame.iloc[start:start + job.batch_size]
-        columns = {name: chunk[name].to_numpy() for name in features}
-        try:
-            prediction = model.predict(columns)
-        except SchemaError as exc:
-            raise _locate(exc, piece, start) from None
-        for name, values in prediction_columns(prediction).items():
-            outputs[name].append(values)
-    arrays = {name: pa.Array.from_pandas(frame[name]) for name in copied}
-    arrays.update({name: pa.array(np.concatenate(parts)) for name, parts in outputs.items()})
-    table = pa.table(arrays)
-    meta = {"run": job.run_id, "model_sha256": job.sha256, "piece": piece.index, "key": piece.key,
-            "source": piece.path, "rows": len(frame)}
-    table = table.replace_schema_metadata({PART_METADATA_KEY: json.dumps(meta).encode()})
-    with atomic_write(Path(job.out) / piece.part, "wb") as handle:
-        pq.write_table(table, handle)
-    return {"index": piece.index, "part": piece.part, "rows": len(frame), "source": piece.path}
+    columns = {n: batch.column(n).to_numpy(zero_copy_only=False) for n in names
+               if n not in copied and n not in job.ignored}
+    try:
+        prediction = model.predict(columns)
+    except SchemaError as exc:
+        raise _locate(exc, piece, offset) from None
+    outputs = prediction_columns(prediction)
+    arrays = [batch.column(n) for n in copied] + [pa.array(v) for v in outputs.values()]
+    return pa.record_batch(arrays, names=copied + list(outputs))
 
 
-def empty_outputs(model) -> dict[str, np.ndarray]:
-    """Typed empty output columns, so a part without rows has the same schema as the rest."""
-    if model.task == "regression":
-        return {"prediction": np.empty(0, np.float64)}
-    labels = np.asarray(list(model.labels or ()))
-    return {"label": labels[:0], **{f"p_{label}": np.empty(0, np.float64) for label in model.labels or ()}}
+def _empty_batch(pa, model, job: Job):
+    """The part of a piece without rows (a CSV range of blank lines): copied columns and
+    typed output columns, no rows, so the parts still read as one table."""
+    outputs = {"prediction": pa.float64()} if model.task == "regression" else {
+        "label": pa.array(list(model.labels or ())).type, **{f"p_{k}": pa.float64() for k in model.labels or ()}}
+    schema = pa.schema([(n, pa.string()) for n in job.copied] + list(outputs.items()))
+    return pa.record_batch([pa.array([], f.type) for f in schema], schema=schema)
 
 
 def prediction_columns(prediction) -> dict[str, np.ndarray]:

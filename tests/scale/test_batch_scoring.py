@@ -11,7 +11,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from edgekit.runtime.errors import SchemaError
+from edgekit.runtime.errors import DataError, SchemaError
 from edgekit.scale import MANIFEST_NAME, score_to_parquet
 
 pytestmark = pytest.mark.slow
@@ -93,3 +93,19 @@ def test_output_holding_another_run_is_refused_unless_force(svm_input, nn_input,
     code, err = edgekit_cli("predict", nn_input.model, nn_input.parquet, "--out", tmp_path / "mine",
                             "--scheduler", dask_cluster.address, "--force")
     assert code == 2 and "did not write" in err and (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_ragged_csv_line_names_the_file_and_line_like_single_process(svm_input, dask_cluster, edgekit_cli, tmp_path):
+    path = tmp_path / "ragged.csv"
+    svm_input.frame.iloc[:30].to_csv(path, index=False)
+    lines = path.read_text().splitlines()
+    lines[25] += ",1.0"  # line 26 of the file, counting the header as line 1
+    path.write_text("\n".join(lines) + "\n")
+    code, single = edgekit_cli("predict", svm_input.model, path, "--out", tmp_path / "single.csv",
+                               "--id-column", "car_id", "--passthrough", "mpg")
+    assert code == 2 and "ragged.csv, line 26:" in single
+    # Pieces of about 400 bytes: the line is in the third piece, so its number must be the file's.
+    with pytest.raises(DataError) as error:
+        score_to_parquet(svm_input.model, path, tmp_path / "preds", scheduler=dask_cluster.address, id_column="car_id",
+                         passthrough=("mpg",), csv_block_bytes=400, show_progress=False)
+    assert str(error.value).startswith("ragged.csv, line 26: ")

@@ -15,7 +15,9 @@ FOREIGN_ONLY = ("--calibration", "--eval", "--eval-labels")
 @click.argument("bundle", metavar="PATH", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output folder (default: BUNDLE/exports, or <name>-exports beside a foreign model).")
-@click.option("--to", "formats", default=None, help="Formats: tflite,onnx (default: every one the model supports).")
+@click.option("--to", "formats", default=None,
+              help="Formats: tflite,onnx,tflm (default: tflite,onnx, every one the model supports; "
+                   "tflm = microcontroller: TFLite Micro or emlearn C).")
 @click.option("--quantize", default=None, help="fp32,fp16,dynamic,int8 (default: every one that applies).")
 @click.option("--calibration", type=click.Path(path_type=Path), default=None,
               help="Foreign models: .npz with one array per model input, named like it, for static int8.")
@@ -35,9 +37,13 @@ FOREIGN_ONLY = ("--calibration", "--eval", "--eval-labels")
 @click.option("--target-runtime", type=click.Choice(["litert", "tflite-runtime-2.14", "onnxruntime"]), default=None,
               help="Produce files this runtime can load.")
 @click.option("--allow-degraded", is_flag=True, help="Exit 0 even if an export fails the gate.")
+@click.option("--mcu-ram", default=None, metavar="SIZE",
+              help="--to tflm: RAM budget for the tensor arena, e.g. 256KB (KB = 1024 bytes; the model only).")
+@click.option("--mcu-flash", default=None, metavar="SIZE",
+              help="--to tflm: flash budget for the model, e.g. 1MB (the TFLM library and firmware come on top).")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 def convert(bundle, out, formats, quantize, calibration, eval_data, eval_labels, calibration_rows, calibration_method,
-            per_channel, int8_io, max_degradation, target_runtime, allow_degraded, force):
+            per_channel, int8_io, max_degradation, target_runtime, allow_degraded, mcu_ram, mcu_flash, force):
     """Export PATH to TFLite / ONNX, quantise, and gate every export against the source model.
 
     PATH is an edgekit bundle, a .keras file, a TensorFlow SavedModel folder, or a float
@@ -46,6 +52,19 @@ def convert(bundle, out, formats, quantize, calibration, eval_data, eval_labels,
     from edgekit.convert.foreign import foreign_kind
     from edgekit.runtime.errors import ConfigError
 
+    wanted = csv_list(formats)
+    mcu = "tflm" in wanted
+    formats = ",".join(f for f in wanted if f != "tflm")
+    if (mcu_ram or mcu_flash) and not mcu:
+        raise ConfigError("--mcu-ram/--mcu-flash are budgets for microcontroller targets", hint="add --to tflm")
+    if mcu and not formats:
+        # Microcontroller targets only: they make the int8 files they need themselves.
+        from edgekit.cli.convert_mcu import run_mcu
+
+        result = run_mcu(bundle, out, None, mcu_ram=mcu_ram, mcu_flash=mcu_flash, eval_data=eval_data,
+                         eval_labels=eval_labels, calibration=calibration, max_degradation=max_degradation, force=force)
+        _fail_on_mcu(result, allow_degraded)
+        return
     common = dict(formats=csv_list(formats) or None, quantizations=csv_list(quantize) or None,
                   calibration_rows=calibration_rows, calibration_method=calibration_method, per_channel=per_channel,
                   int8_io=int8_io, max_degradation=max_degradation, target_runtime=target_runtime,
@@ -58,7 +77,23 @@ def convert(bundle, out, formats, quantize, calibration, eval_data, eval_labels,
             raise ConfigError(f"{', '.join(given)}: only for foreign models (.keras, SavedModel, .onnx, .tflite)",
                               hint="a bundle calibrates on its training split and gates on its test split")
         report = _convert_bundle(bundle, out, common, force)
+    if mcu:
+        from edgekit.cli.convert_mcu import run_mcu
+
+        result = run_mcu(bundle, out, report, mcu_ram=mcu_ram, mcu_flash=mcu_flash, eval_data=eval_data,
+                         eval_labels=eval_labels, calibration=calibration, max_degradation=max_degradation, force=force)
+        _fail_on_rejected(report, allow_degraded)
+        _fail_on_mcu(result, allow_degraded)
+        return
     _fail_on_rejected(report, allow_degraded)
+
+
+def _fail_on_mcu(result, allow_degraded: bool) -> None:
+    from edgekit.runtime.errors import ParityError
+
+    if not result.passed and not allow_degraded:
+        names = ", ".join(r.name for r in result.failed)
+        raise ParityError(f"{len(result.failed)} MCU target(s) failed: {names}", hint="see mcu.md; --allow-degraded to accept")
 
 
 def _convert_bundle(bundle, out, common, force):

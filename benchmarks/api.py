@@ -36,6 +36,8 @@ class BenchOptions:
     model_name: str = "model"
     cloud: bool = True
     compare_batching: bool = True
+    remote: Any = None  # remote_bench.DeviceOptions: also measure on a device over SSH
+    local: bool = True  # measure on this machine too
     edge: EdgeSettings = field(default_factory=EdgeSettings)
     cloud_settings: CloudSettings = field(default_factory=CloudSettings)
 
@@ -87,16 +89,17 @@ def run_bench(bundle: str | os.PathLike, options: BenchOptions | None = None, *,
     test_csv = bundle / "data" / "test.csv"
     features = [f["name"] for f in card["schema"]["features"]]
 
+    remote = None
+    if options.remote is not None:  # first: an unreachable device fails before the local runs
+        from edgekit.benchmarks.remote_bench import bench_exports_on_device
+
+        remote = bench_exports_on_device(options.remote, exports, test_csv, features, profile=options.profile,
+                                         settings=options.edge, export_row=export_row, show_progress=show_progress)
     edge_results = []
-    with progress("on-device", total=len(exports), show=show_progress) as bar:
-        for name, path, manifest in exports:
+    with progress("on-device", total=len(exports) if options.local else 0, show=show_progress) as bar:
+        for name, path, manifest in exports if options.local else ():
             bar.advance(0, description=f"on-device: {name} (fresh process)")
-            measured = measure_export(path, test_csv, features, device, options.edge)
-            edge_results.append({
-                "name": name, "kind": "edge", "format": manifest.format, "quantization": manifest.quantization,
-                "path": str(path), "size_bytes": path.stat().st_size,
-                "parity": manifest.parity, "source_family": manifest.source.get("family"), **measured,
-            })
+            edge_results.append(export_row(name, path, manifest, measure_export(path, test_csv, features, device, options.edge)))
             bar.advance()
 
     cloud_result = None
@@ -120,8 +123,27 @@ def run_bench(bundle: str | os.PathLike, options: BenchOptions | None = None, *,
         "edge": edge_results,
         "cloud": cloud_result,
     }
+    if remote is not None:
+        from edgekit.benchmarks.remote_bench import compare_with_local
+
+        compare_with_local(remote, edge_results)
+        report["device"] = remote
     report["comparison"] = compare(report, networks)
     return report
+
+
+def export_row(name: str, path: Path, manifest: Manifest, measured: dict[str, Any]) -> dict[str, Any]:
+    """One export's measured row (here or on a remote device: the same fields)."""
+    return {"name": name, "kind": "edge", "status": "ok", "format": manifest.format, "quantization": manifest.quantization,
+            "path": str(path), "size_bytes": path.stat().st_size, "parity": manifest.parity,
+            "source_family": manifest.source.get("family"), **measured}
+
+
+def measured_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows a recommendation is made from: the remote device's when one was measured."""
+    if "device" in report:
+        return [r for r in report["device"]["edge"] if r["status"] == "ok"]
+    return report["edge"]
 
 
 def _cloud(bundle: Path, card: dict, test_csv: Path, features: list[str], options: BenchOptions, show_progress) -> dict[str, Any]:
@@ -167,7 +189,7 @@ ACCURACY_TOLERANCE_PCT = 2.0
 def eligible(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Exports within the accuracy gate: passed parity, and a test metric within 2% of the
     best export's (so a faster but clearly less accurate model family is not recommended)."""
-    edge = report["edge"]
+    edge = measured_rows(report)
     metric = report["bundle"]["metric"]
     values = [r["metric"].get(metric) for r in edge]
     if any(v is None for v in values):
@@ -179,14 +201,18 @@ def eligible(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def compare(report: dict[str, Any], networks) -> dict[str, Any]:
-    """Recommended variant (fastest p50 within the accuracy gate) and edge vs cloud per network."""
-    edge = report["edge"]
-    best = min(eligible(report), key=lambda r: r["latency_ms"]["p50"])
+    """Recommended variant (fastest p50 within the accuracy gate) and edge vs cloud per network,
+    from the remote device's rows when there is a device."""
+    edge = measured_rows(report)
     cloud = report["cloud"]
+    where = f"device {report['device']['url']}" if "device" in report else "this machine"
+    rule = (f"fastest p50 latency on {where} (validated predict, batch 1) among exports that passed the parity gate and "
+            f"whose test {report['bundle']['metric']} is within {ACCURACY_TOLERANCE_PCT:g}% of the best export's")
+    if not edge:
+        return {"recommended": None, "recommended_p50_ms": None, "measured_on": where, "rule": rule}
+    best = min(eligible(report), key=lambda r: r["latency_ms"]["p50"])
     out: dict[str, Any] = {"recommended": best["name"], "recommended_p50_ms": best["latency_ms"]["p50"],
-                           "rule": f"fastest p50 latency (validated predict, batch 1) among exports that passed the parity "
-                                   f"gate and whose test {report['bundle']['metric']} is within {ACCURACY_TOLERANCE_PCT:g}% "
-                                   "of the best export's"}
+                           "measured_on": where, "rule": rule}
     if cloud is None:
         return out
     same_model = [r for r in edge if r.get("source_family") == report["bundle"]["family"]]

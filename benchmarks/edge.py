@@ -40,21 +40,29 @@ def first_row(test_csv: Path, features: list[str]) -> dict[str, Any]:
     return {name: (values[name] if values[name] != "" else None) for name in features}
 
 
+WORKER = "edgekit.benchmarks.edge_worker"
+
+
+def worker_args(model_path, test_csv, row: dict[str, Any], device: DeviceProfile, settings: EdgeSettings) -> list[str]:
+    """The worker's arguments but ``--t0`` (here or on a remote device: paths are as given)."""
+    args = ["--model", str(model_path), "--test", str(test_csv), "--row", json.dumps(row),
+            "--runs", str(settings.runs), "--warmup", str(settings.warmup),
+            "--batch-sizes", ",".join(str(b) for b in settings.batch_sizes),
+            "--throughput-seconds", str(settings.throughput_seconds)]
+    return args + device_args(device)
+
+
+def device_args(device: DeviceProfile) -> list[str]:
+    """A profile's backend threads and CPU affinity as worker arguments."""
+    args = ["--threads", str(device.threads)] if device.threads else []
+    return args + (["--cpus", ",".join(str(c) for c in device.cpus)] if device.cpus else [])
+
+
 def measure_export(model_path: Path, test_csv: Path, features: list[str], device: DeviceProfile,
                    settings: EdgeSettings) -> dict[str, Any]:
     """Run the worker for one export in a fresh interpreter and return its measurements."""
     row = first_row(test_csv, features)
-    command = [
-        sys.executable, "-m", "edgekit.benchmarks.edge_worker",
-        "--model", str(model_path), "--test", str(test_csv), "--row", json.dumps(row),
-        "--runs", str(settings.runs), "--warmup", str(settings.warmup),
-        "--batch-sizes", ",".join(str(b) for b in settings.batch_sizes),
-        "--throughput-seconds", str(settings.throughput_seconds),
-    ]
-    if device.threads:
-        command += ["--threads", str(device.threads)]
-    if device.cpus:
-        command += ["--cpus", ",".join(str(c) for c in device.cpus)]
+    command = [sys.executable, "-m", WORKER, *worker_args(model_path, test_csv, row, device, settings)]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     command += ["--t0", repr(time.time())]
     try:

@@ -48,13 +48,14 @@ def _available_cpus() -> tuple[int, ...]:
     return tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else tuple(range(os.cpu_count() or 1))
 
 
-def device_profiles() -> dict[str, DeviceProfile]:
-    cpus = _available_cpus()
+def device_profiles(cpus: tuple[int, ...] | None = None, where: str = "this machine") -> dict[str, DeviceProfile]:
+    """The profiles on ``cpus`` (default: this process's; a remote device passes its own)."""
+    cpus = tuple(cpus) if cpus else _available_cpus()
     return {
-        "desktop": DeviceProfile("desktop", len(cpus), None, f"all {len(cpus)} cores of this machine, {len(cpus)} backend threads"),
-        "phone": DeviceProfile("phone", 2, cpus[:2], "2 backend threads on at most 2 cores of this machine (not a slower CPU)"),
-        "pi-zero": DeviceProfile("pi-zero", 1, cpus[:1], "1 backend thread pinned to one core of this machine (not a slower CPU)"),
-        "mcu-like": DeviceProfile("mcu-like", 1, cpus[:1], "1 backend thread pinned to one core of this machine (not an MCU)"),
+        "desktop": DeviceProfile("desktop", len(cpus), None, f"all {len(cpus)} cores of {where}, {len(cpus)} backend threads"),
+        "phone": DeviceProfile("phone", 2, cpus[:2], f"2 backend threads on at most 2 cores of {where} (not a slower CPU)"),
+        "pi-zero": DeviceProfile("pi-zero", 1, cpus[:1], f"1 backend thread pinned to one core of {where} (not a slower CPU)"),
+        "mcu-like": DeviceProfile("mcu-like", 1, cpus[:1], f"1 backend thread pinned to one core of {where} (not an MCU)"),
     }
 
 
@@ -66,8 +67,8 @@ NETWORKS = {
 }
 
 
-def get_device(name: str) -> DeviceProfile:
-    profiles = device_profiles()
+def get_device(name: str, cpus: tuple[int, ...] | None = None, where: str = "this machine") -> DeviceProfile:
+    profiles = device_profiles(cpus, where)
     if name not in profiles:
         raise ConfigError(f"unknown --profile {name!r}", hint=f"choose one of {', '.join(profiles)}")
     return profiles[name]

@@ -106,14 +106,15 @@ def plots(report: dict[str, Any]) -> list[str]:
     figures = [latency_figure(series, labels, "latency per request, ms (log)", "Latency distribution per variant (batch 1)"),
                throughput_figure(edge, cloud, "batch size (edge) / concurrent clients (cloud)")]
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    metric = next(iter(edge[0]["metric"]))
-    for r in edge:
-        ax.scatter(r["size_bytes"] / 1024, r["metric"][metric])
-        ax.annotate(r["name"], (r["size_bytes"] / 1024, r["metric"][metric]), fontsize=7)
-    ax.set_xlabel("file size, KB")
-    ax.set_ylabel(f"test {metric}")
-    figures.append(figure_html(fig, f"Size vs task metric ({metric})"))
+    if edge:  # empty with --device --no-local
+        fig, ax = plt.subplots(figsize=(7, 4))
+        metric = next(iter(edge[0]["metric"]))
+        for r in edge:
+            ax.scatter(r["size_bytes"] / 1024, r["metric"][metric])
+            ax.annotate(r["name"], (r["size_bytes"] / 1024, r["metric"][metric]), fontsize=7)
+        ax.set_xlabel("file size, KB")
+        ax.set_ylabel(f"test {metric}")
+        figures.append(figure_html(fig, f"Size vs task metric ({metric})"))
 
     rows = report["comparison"].get("per_network", [])
     if rows:
@@ -145,10 +146,15 @@ def write_reports(report: dict[str, Any], out: Path) -> None:
     if report.get("mode") == "files":
         from edgekit.benchmarks import tensor_report
 
-        md, page = tensor_report.markdown(report), html_page(tensor_report.title(report), tensor_report.html_sections(report))
+        md, title, sections = tensor_report.markdown(report), tensor_report.title(report), tensor_report.html_sections(report)
     else:
-        md, page = markdown(report), html_page(f"edgekit benchmark: {report['bundle']['name']}", html_sections(report))
+        md, title, sections = markdown(report), f"edgekit benchmark: {report['bundle']['name']}", html_sections(report)
+    if "device" in report:  # bench --device: the remote device beside this machine and the cloud
+        from edgekit.benchmarks import remote_report
+
+        md += "\n" + remote_report.markdown(report)
+        sections = remote_report.html_sections(report) + sections
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "bench.json", json.dumps(report, indent=2))
     write_text(out / "bench.md", md)
-    write_text(out / "report.html", page)
+    write_text(out / "report.html", html_page(title, sections))

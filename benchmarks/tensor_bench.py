@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import edgekit
 from edgekit.benchmarks.cloud import CloudSettings
-from edgekit.benchmarks.edge import EdgeSettings
+from edgekit.benchmarks.edge import EdgeSettings, device_args
 from edgekit.benchmarks.profiles import DeviceProfile, get_device
 from edgekit.benchmarks.stats import LatencyStats, downsample
 from edgekit.console import progress
@@ -49,6 +49,8 @@ class FileBenchOptions:
     signature: str | None = None
     baseline: str | None = None
     cloud: bool = False
+    remote: Any = None  # remote_bench.DeviceOptions: also measure on a device over SSH
+    local: bool = True  # measure on this machine too
     edge: EdgeSettings = field(default_factory=EdgeSettings)
     cloud_settings: CloudSettings = field(default_factory=CloudSettings)
 
@@ -85,36 +87,48 @@ def pick_baseline(paths: Sequence[Path], names: Sequence[str], wanted: str | Non
 def measure_file(path: Path, device: DeviceProfile, settings: EdgeSettings, options: FileBenchOptions,
                  save: Path | None = None) -> dict[str, Any]:
     """One fresh worker process for ``path``: the measured row, or a failed row with its reason."""
-    command = [sys.executable, "-m", "edgekit.benchmarks.tensor_worker", "--model", str(path),
-               "--runs", str(settings.runs), "--warmup", str(settings.warmup),
-               "--batch-sizes", ",".join(str(b) for b in settings.batch_sizes),
-               "--throughput-seconds", str(settings.throughput_seconds), "--seed", str(options.seed),
-               "--shapes", json.dumps({k: list(v) for k, v in options.shapes.items()})]
-    if options.inputs is not None:
-        command += ["--inputs", str(options.inputs)]
-    if options.signature is not None:
-        command += ["--signature", options.signature]
-    if device.threads:
-        command += ["--threads", str(device.threads)]
-    if device.cpus:
-        command += ["--cpus", ",".join(str(c) for c in device.cpus)]
-    if save is not None:
-        command += ["--save", str(save)]
+    command = [sys.executable, "-m", WORKER, *worker_args(path, device, settings, options, save)]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     command += ["--t0", repr(time.time())]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=settings.timeout_s, env=env)
     except subprocess.TimeoutExpired:
         return failed_row(path, f"measurement timed out after {settings.timeout_s:.0f} s", "BenchmarkError")
-    last = (done.stdout.strip().splitlines() or [""])[-1]
+    return worker_row(path, done.returncode, done.stdout, done.stderr)
+
+
+WORKER = "edgekit.benchmarks.tensor_worker"
+
+
+def worker_args(path, device: DeviceProfile, settings: EdgeSettings, options: FileBenchOptions, save=None,
+                inputs=None) -> list[str]:
+    """The worker's arguments but ``--t0``; ``inputs`` replaces ``options.inputs`` (a path on a device)."""
+    args = ["--model", str(path), "--runs", str(settings.runs), "--warmup", str(settings.warmup),
+            "--batch-sizes", ",".join(str(b) for b in settings.batch_sizes),
+            "--throughput-seconds", str(settings.throughput_seconds), "--seed", str(options.seed),
+            "--shapes", json.dumps({k: list(v) for k, v in options.shapes.items()})]
+    inputs = inputs if inputs is not None else options.inputs
+    if inputs is not None:
+        args += ["--inputs", str(inputs)]
+    if options.signature is not None:
+        args += ["--signature", options.signature]
+    args += device_args(device)
+    if save is not None:
+        args += ["--save", str(save)]
+    return args
+
+
+def worker_row(path: Path, returncode: int, stdout: str, stderr: str) -> dict[str, Any]:
+    """A worker's exit status and output -> a measured row, or a failed row with its reason."""
+    last = (stdout.strip().splitlines() or [""])[-1]
     try:
         raw = json.loads(last)
     except ValueError:
         raw = None
-    if done.returncode != 0 or not isinstance(raw, dict) or "error" in raw:
+    if returncode != 0 or not isinstance(raw, dict) or "error" in raw:
         if isinstance(raw, dict) and "error" in raw:
             return failed_row(path, raw["error"], raw.get("error_type"))
-        tail = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}, no output"])[-1]
+        tail = (stderr.strip().splitlines() or [f"exit code {returncode}, no output"])[-1]
         return failed_row(path, f"measurement process failed: {tail}", "BenchmarkError")
     return summarize(path, raw)
 
@@ -200,10 +214,14 @@ def run_files_bench(paths: Sequence[str | os.PathLike], options: FileBenchOption
     names = row_names(paths)
     baseline = pick_baseline(paths, names, options.baseline)
     device = options.device()
-    rows, saved = [], {}
+    rows, saved, remote, remote_saved = [], {}, None, {}
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as scratch, \
-            progress("on-device", total=len(paths), show=show_progress) as bar:
-        for path, name in zip(paths, names):
+            progress("on-device", total=len(paths) if options.local else 0, show=show_progress) as bar:
+        if options.remote is not None:  # first: an unreachable device fails before the local runs
+            from edgekit.benchmarks.remote_bench import bench_files_on_device, compare_with_local
+
+            remote, remote_saved = bench_files_on_device(options.remote, paths, names, options, Path(scratch), show_progress)
+        for path, name in zip(paths, names) if options.local else ():
             bar.advance(0, description=f"on-device: {name} (fresh process)")
             save = Path(scratch) / f"{len(rows)}.npz"
             row = measure_file(path, device, options.edge, options, save=save)
@@ -212,14 +230,19 @@ def run_files_bench(paths: Sequence[str | os.PathLike], options: FileBenchOption
                 saved[name] = save
             rows.append(row)
             bar.advance()
-        comparison = compare_rows(rows, baseline, saved)
+        comparison = (compare_rows(rows, baseline, saved) if options.local
+                      else {"baseline": None, "note": "this machine was not measured (--no-local)", "rows": []})
+        if remote is not None:
+            remote["comparison"] = compare_rows(remote["edge"], baseline, remote_saved)
+            compare_with_local(remote, rows, saved, remote_saved)
         cloud = None
         if options.cloud:
             from edgekit.benchmarks.tensor_cloud import measure_files_cloud
 
-            cloud = measure_files_cloud(rows, saved, options.cloud_settings, show_progress=show_progress)
-            add_cloud_comparison(comparison, rows, cloud)
-    return {
+            served = (rows, saved) if options.local else (remote["edge"], remote_saved)  # feeds for the requests
+            cloud = measure_files_cloud(*served, options.cloud_settings, show_progress=show_progress)
+            add_cloud_comparison(comparison if options.local else remote["comparison"], served[0], cloud)
+    report = {
         "schema_version": SCHEMA_VERSION,
         "mode": "files",
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -237,8 +260,12 @@ def run_files_bench(paths: Sequence[str | os.PathLike], options: FileBenchOption
         "cloud": cloud,
         "comparison": comparison,
         "failed": [r["name"] for r in rows if r["status"] != "ok"]
-                  + [f"{c['name']} (cloud)" for c in cloud or [] if c["status"] != "ok"],
+                  + [f"{c['name']} (cloud)" for c in cloud or [] if c["status"] != "ok"]
+                  + [f"{name} (device)" for name in (remote or {}).get("failed", [])],
     }
+    if remote is not None:
+        report["device"] = remote
+    return report
 
 
 def add_cloud_comparison(comparison: dict[str, Any], rows: list[dict[str, Any]], cloud: list[dict[str, Any]]) -> None:

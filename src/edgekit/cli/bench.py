@@ -11,6 +11,7 @@ from edgekit.cli.options import csv_list, print_table
 
 BUNDLE_ONLY = ("exports", "network", "url", "model_name", "no_cloud")
 FILES_ONLY = ("threads", "inputs", "shape", "seed", "signature", "baseline", "cloud")
+DEVICE_ONLY = ("identity", "known_hosts", "insecure_host_key", "remote_python", "no_local")
 
 
 @click.command()
@@ -30,25 +31,42 @@ FILES_ONLY = ("threads", "inputs", "shape", "seed", "signature", "baseline", "cl
 @click.option("--signature", default=None, help="Model files: TFLite signature to run when a file has several.")
 @click.option("--baseline", default=None, help="Model files: the file the others are compared with (default: the first).")
 @click.option("--cloud", is_flag=True, help="Model files: also time each file behind edgekit serve (KServe V2, loopback).")
+@click.option("--device", default=None, metavar="ssh://USER@HOST[:PORT]",
+              help="Also measure on this device over SSH (its own Python and backend; a temporary folder there).")
+@click.option("--identity", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Device: SSH private key (default: your ssh-agent and ~/.ssh keys).")
+@click.option("--known-hosts", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Device: known_hosts file to check the host key against (default: OpenSSH's own).")
+@click.option("--insecure-host-key", is_flag=True, help="Device: do NOT check the host key (anyone on the path could pose as it).")
+@click.option("--remote-python", default="python3", show_default=True, help="Device: the Python to run there (e.g. ~/venv/bin/python).")
+@click.option("--no-local", is_flag=True, help="Device: measure only on the device, not on this machine.")
 @click.option("--quick", is_flag=True, help="Fewer runs and shorter load phases (about a minute).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Report folder: bench.json, bench.md, report.html (default: BUNDLE/bench; model files: none).")
 @click.pass_context
 def bench(ctx, paths, exports, profile, network, runs, url, model_name, no_cloud, threads, inputs, shape, seed, signature,
-          baseline, cloud, quick, out):
+          baseline, cloud, device, identity, known_hosts, insecure_host_key, remote_python, no_local, quick, out):
     """Benchmark PATH: a bundle folder (its exports on-device against the cloud REST
     baseline) or one or more .tflite/.onnx/.ort files (fresh process each; several files
-    give one comparison with ratios against the first or --baseline)."""
+    give one comparison with ratios against the first or --baseline). --device
+    ssh://USER@HOST[:PORT] runs the same measurements on that device too (numpy and a
+    backend are all it needs) and compares it with this machine and the cloud."""
     from edgekit.runtime.errors import ConfigError
 
     bundles = [p for p in paths if p.is_dir()]
     given = {name for name in ctx.params if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
+    if device is None:
+        _refuse(given, DEVICE_ONLY, "for a remote device: add --device ssh://USER@HOST[:PORT]")
+    remote = _device_options(device, identity, known_hosts, insecure_host_key, remote_python)
     if bundles:
         if len(paths) > 1:
             raise ConfigError(f"{bundles[0]} is a bundle folder: bench takes one bundle, or model files",
                               hint="benchmark a bundle alone, or pass its export files")
         _refuse(given, FILES_ONLY, "for model files, not a bundle")
-        _bench_bundle(paths[0], exports, profile, network, runs, url, model_name, no_cloud, quick, out)
+        report = _bench_bundle(paths[0], exports, profile, network, runs, url, model_name, no_cloud, quick, out, remote,
+                               not no_local)
+        if report.get("device", {}).get("failed"):
+            ctx.exit(1)
         return
     _refuse(given, BUNDLE_ONLY, "for a bundle folder, not model files")
     if inputs is not None:
@@ -58,13 +76,15 @@ def bench(ctx, paths, exports, profile, network, runs, url, model_name, no_cloud
     from edgekit.benchmarks.tensor_bench import FileBenchOptions, run_files_bench
 
     options = FileBenchOptions(profile=profile, threads=threads, runs=runs, quick=quick, inputs=inputs,
-                               shapes=parse_shapes(shape), seed=seed, signature=signature, baseline=baseline, cloud=cloud)
+                               shapes=parse_shapes(shape), seed=seed, signature=signature, baseline=baseline, cloud=cloud,
+                               remote=remote, local=not no_local)
     report = run_files_bench(paths, options)
     if out is not None:
         from edgekit.benchmarks.report import write_reports
 
         write_reports(report, out)
     show_files_summary(report)
+    show_device_summary(report)
     if out is not None:
         click.echo(f"reports written to {out} (bench.json, bench.md, report.html)")
     if report["failed"]:
@@ -98,17 +118,45 @@ def parse_shapes(values) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _bench_bundle(bundle, exports, profile, network, runs, url, model_name, no_cloud, quick, out) -> None:
+def _device_options(url, identity, known_hosts, insecure_host_key, remote_python):
+    """The parsed --device (a malformed URL is a usage error now, before any measurement)."""
+    if url is None:
+        return None
+    from edgekit.benchmarks.remote_bench import DeviceOptions
+
+    remote = DeviceOptions(url=url, identity=identity, known_hosts=known_hosts, insecure_host_key=insecure_host_key,
+                           python=remote_python)
+    target = remote.target()
+    if insecure_host_key:
+        click.echo(f"edgekit: WARNING: --insecure-host-key: the host key of {target.label} is NOT checked; anyone on the "
+                   "network path could pose as the device and receive the models", err=True)
+    return remote
+
+
+def _bench_bundle(bundle, exports, profile, network, runs, url, model_name, no_cloud, quick, out, remote, local) -> dict:
     from edgekit.benchmarks.api import BenchOptions, run_bench
     from edgekit.benchmarks.report import write_reports
 
     options = BenchOptions(exports=tuple(exports) or None, profile=profile, networks=csv_list(network), runs=runs, quick=quick,
-                           url=url, model_name=model_name, cloud=not no_cloud)
+                           url=url, model_name=model_name, cloud=not no_cloud, remote=remote, local=local)
     report = run_bench(bundle, options)
     out = out or bundle / "bench"
     write_reports(report, out)
     show_summary(report)
+    show_device_summary(report)
     click.echo(f"reports written to {out} (bench.json, bench.md, report.html)")
+    return report
+
+
+def show_device_summary(report) -> None:
+    """The device beside this machine and the cloud, then notes and failures (stderr)."""
+    if "device" not in report:
+        return
+    from edgekit.benchmarks import remote_report
+
+    print_table(remote_report.title(report), remote_report.CLI_COLUMNS, remote_report.cli_rows(report))
+    for line in remote_report.summary_lines(report):
+        click.echo(line, err=line.startswith(("failed", "WARNING")))
 
 
 def show_files_summary(report) -> None:
@@ -151,6 +199,9 @@ def show_summary(report) -> None:
     print_table(f"Benchmark ({report['profile']['name']}: {report['profile']['description']})",
                 ["variant", "KB", "p50 ms", "p99 ms", "max rows/s", "cold start ms", "cold RSS MB"], rows)
     comparison = report["comparison"]
+    if comparison["recommended"] is None:
+        click.echo(f"no recommendation: nothing was measured on {comparison['measured_on']}")
+        return
     line = f"recommended for {report['profile']['name']}: {comparison['recommended']} (p50 {comparison['recommended_p50_ms']:.3g} ms)"
     for c in comparison.get("per_network", []):
         line += f"; {c['speedup']:.0f}x faster than the cloud on {c['network']}" + (" (modelled)" if c["method"] == "modelled" else "")

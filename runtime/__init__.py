@@ -23,6 +23,7 @@ from edgekit.runtime.errors import (
     SchemaError,
 )
 from edgekit.runtime import seal
+from edgekit.runtime.image_model import ImageModel, ImagePrediction
 from edgekit.runtime.inspect import inspect_model
 from edgekit.runtime.loader import detect_format, load, read_manifest
 from edgekit.runtime.manifest import Manifest, parse_manifest
@@ -40,6 +41,8 @@ __all__ = [
     "detect_format",
     "Model",
     "TensorModel",
+    "ImageModel",
+    "ImagePrediction",
     "TensorSpec",
     "Quantization",
     "TensorManifest",

@@ -13,6 +13,7 @@ from typing import Any
 
 from edgekit.runtime import backends, seal
 from edgekit.runtime.errors import ConfigError, IntegrityError, MissingDependencyError, ModelLoadError
+from edgekit.runtime.image_model import ImageModel, is_image_manifest
 from edgekit.runtime.manifest import METADATA_KEY, SIDECAR_NAME, Manifest, parse_manifest
 from edgekit.runtime.model import Model
 from edgekit.runtime.tensor_model import TensorModel
@@ -107,7 +108,10 @@ def load(
                           hint="drop --log for raw tensor models")
     engine = _open_backend(fmt, content, path, manifest if tabular else None, threads, backend, onnx_info, signature)
     digest = hashlib.sha256(content).hexdigest()
-    tensor = TensorModel(path, fmt, engine, sha256=digest, size_bytes=len(content),
+    tensor_class = TensorModel
+    if not tabular and is_image_manifest(manifest):  # an adapter above the tensor layer
+        tensor_class = ImageModel
+    tensor = tensor_class(path, fmt, engine, sha256=digest, size_bytes=len(content),
                          manifest=None if tabular else manifest, metadata=metadata, verified=verified)
     if not tabular:
         return tensor

@@ -5,6 +5,7 @@ from edgekit.train.bundle import Bundle, load_bundle, save_bundle
 from edgekit.train.card import ModelCard
 from edgekit.train.candidates import CANDIDATES, DEFAULT_MODELS
 from edgekit.train.datasets import BUNDLED, DEFAULT_TARGETS, Dataset, load_dataset
+from edgekit.train.image_api import ImageTrainConfig, ImageTrainResult, train_images
 from edgekit.train.metrics import METRICS, evaluate, get_metric
 from edgekit.train.source import SourceModel
 
@@ -26,4 +27,7 @@ __all__ = [
     "evaluate",
     "get_metric",
     "SourceModel",
+    "train_images",
+    "ImageTrainConfig",
+    "ImageTrainResult",
 ]

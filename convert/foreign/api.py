@@ -18,6 +18,7 @@ import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -52,7 +53,10 @@ def default_out(path: Path) -> Path:
 
 
 def convert_foreign(path: str | os.PathLike, out: str | os.PathLike | None = None, options: ForeignOptions | None = None,
-                    *, force: bool = False, show_progress: bool | None = None) -> ForeignReport:
+                    *, force: bool = False, show_progress: bool | None = None, class_names: Sequence[Any] | None = None,
+                    adapter: Mapping[str, Any] | None = None) -> ForeignReport:
+    """``class_names`` and ``adapter`` go into every export's manifest as its ``labels`` and
+    ``adapter`` (what an adapter above the tensor layer, e.g. images, needs to know)."""
     options = options or ForeignOptions()
     path = Path(path)
     if not path.exists():
@@ -72,7 +76,7 @@ def convert_foreign(path: str | os.PathLike, out: str | os.PathLike | None = Non
         reference = collect(source.reference, evaluation, batch_size(source.inputs))
         labels = _labels(options, evaluation, reference)
         context = _Context(source, options, calibration, evaluation, reference, labels,
-                           batch_size(source.inputs, EXPORT_BATCH))
+                           batch_size(source.inputs, EXPORT_BATCH), class_names, adapter)
         report = ForeignReport(
             bundle=str(path), out=str(out),
             source={**source.facts(), "inputs": [s.to_dict() for s in source.inputs],
@@ -108,9 +112,12 @@ class _Context:
     """What every variant of one run shares."""
 
     def __init__(self, source: Source, options: ForeignOptions, calibration: TensorData | None, evaluation: TensorData,
-                 reference: dict[str, np.ndarray], labels: np.ndarray | None, batch: int):
+                 reference: dict[str, np.ndarray], labels: np.ndarray | None, batch: int,
+                 class_names: Sequence[Any] | None = None, adapter: Mapping[str, Any] | None = None):
         self.source, self.options, self.calibration, self.evaluation = source, options, calibration, evaluation
         self.reference, self.labels, self.batch = reference, labels, batch
+        self.class_names = tuple(class_names) if class_names is not None else None
+        self.adapter = dict(adapter or {})
 
 
 def _plan(source: Source, options: ForeignOptions) -> list[tuple[str, str]]:
@@ -178,6 +185,7 @@ def _export_one(tmp: Path, fmt: str, quantization: str, ctx: _Context) -> Varian
                      inputs=ctx.evaluation.origin, batch=ctx.batch, labels=ctx.labels)
         manifest = TensorManifest(
             format=fmt, quantization=quantization, inputs=export.inputs, outputs=export.outputs, quant=built.quant,
+            labels=ctx.class_names, adapter=ctx.adapter,
             source=ctx.source.facts(), gate=gate.to_dict(), edgekit_version=edgekit.__version__,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), tools=built.tools)
         content = metadata.embed_tflite(raw, manifest) if fmt == "tflite" else metadata.embed_onnx(built.content, manifest)

@@ -69,7 +69,13 @@ def convert(bundle, out, formats, quantize, calibration, eval_data, eval_labels,
                   calibration_rows=calibration_rows, calibration_method=calibration_method, per_channel=per_channel,
                   int8_io=int8_io, max_degradation=max_degradation, target_runtime=target_runtime,
                   allow_degraded=allow_degraded)
-    if foreign_kind(bundle) is not None:
+    from edgekit.train.image_bundle import is_image_bundle
+
+    if is_image_bundle(bundle):
+        from edgekit.cli.convert_images import convert_images
+
+        report = convert_images(bundle, out, common, (calibration, eval_data, eval_labels), force)
+    elif foreign_kind(bundle) is not None:
         report = _convert_foreign(bundle, out, common, calibration, eval_data, eval_labels, force)
     else:
         given = [name for name, value in zip(FOREIGN_ONLY, (calibration, eval_data, eval_labels)) if value is not None]
@@ -111,10 +117,16 @@ def _convert_bundle(bundle, out, common, force):
 
 def _convert_foreign(path, out, common, calibration, eval_data, eval_labels, force):
     from edgekit.convert.foreign import ForeignOptions, convert_foreign
-    from edgekit.convert.foreign.report import COLUMNS
 
     options = ForeignOptions(calibration=calibration, eval=eval_data, eval_labels=eval_labels, **common)
     report = convert_foreign(path, out, options, force=force)
+    show_foreign_report(report)
+    return report
+
+
+def show_foreign_report(report) -> None:
+    from edgekit.convert.foreign.report import COLUMNS
+
     source = report.source
     print_table(f"Exports of {source['file']} ({source['kind']}; gate on {report.gate['rows']} rows of "
                 f"{report.gate['inputs']})", COLUMNS, report.rows())
@@ -122,7 +134,6 @@ def _convert_foreign(path, out, common, calibration, eval_data, eval_labels, for
         if result.reason:
             click.echo(f"{result.name} ({result.status}): {result.reason}")
     click.echo(f"exports written to {report.out} (conversion.md, conversion.json)")
-    return report
 
 
 def _fail_on_rejected(report, allow_degraded: bool) -> None:

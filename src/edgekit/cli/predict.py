@@ -39,8 +39,9 @@ from edgekit.cli.options import csv_list
 def predict(model, input_csv, json_rows, out, batch_size, id_column, passthrough, delimiter, threads, backend, no_verify,
             log_path, input_pairs, inputs_npz, dequantize, signature, scheduler, force):
     """Predict with MODEL (.tflite/.onnx/.ort): rows from INPUT_CSV (batch) or --json (real time) for edgekit
-    exports; raw tensors (--input/--inputs, or --json by input name) for any model file."""
-    from edgekit.runtime import TensorModel, load
+    exports; raw tensors (--input/--inputs, or --json by input name) for any model file; an image file (top-3)
+    or a folder of them (CSV with --out) for image models."""
+    from edgekit.runtime import ImageModel, TensorModel, load
     from edgekit.runtime.errors import ConfigError
 
     raw = bool(input_pairs or inputs_npz)
@@ -57,6 +58,11 @@ def predict(model, input_csv, json_rows, out, batch_size, id_column, passthrough
         raise ConfigError("give an INPUT_CSV, --json, or raw tensors with --input NAME=FILE.npy / --inputs FILE.npz",
                           hint="edgekit predict model.tflite --json '{\"x\": 1}'")
     with load(model, threads=threads, backend=backend, verify=not no_verify, log=log_path, signature=signature) as loaded:
+        if isinstance(loaded, ImageModel) and not raw and input_csv is not None:
+            from edgekit.cli.predict_images import predict_images
+
+            predict_images(loaded, input_csv, out, batch_size=batch_size)
+            return
         if raw or isinstance(loaded, TensorModel):
             if input_csv is not None:
                 raise ConfigError(f"{model.name} has no edgekit feature schema, so it takes raw tensors, not a CSV",

@@ -8,11 +8,12 @@ from pathlib import Path
 import click
 
 from edgekit.cli.options import csv_list, print_table
+from edgekit.cli.train_images import image_options
 
 
 @click.command()
 @click.argument("data")
-@click.option("--target", required=True, help="Column to predict.")
+@click.option("--target", default=None, help="Column to predict (tables; required there).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Bundle folder to write (default: ./bundles/<data>-<target>).")
 @click.option("--task", type=click.Choice(["regression", "classification"]), default=None, help="Override the inferred task.")
 @click.option("--models", default=None, help="Comma-separated candidates: linear,svm,rf,gb,hgb,nn (default: linear,svm,rf,gb,nn).")
@@ -32,10 +33,25 @@ from edgekit.cli.options import csv_list, print_table
 @click.option("--quick", is_flag=True, help="Smaller search spaces.")
 @click.option("--jobs", type=int, default=-1, show_default=True, help="Parallel fits (-1: all cores).")
 @click.option("--force", is_flag=True, help="Replace an existing --out folder (atomically).")
+@image_options
 def train(data, target, out, task, models, search, search_space, n_iter, cv, metric, test_size, seed, split,
-          categorical, numeric, drop, impute, quick, jobs, force):
-    """Train and select a model on DATA (a .csv/.parquet file or a bundled dataset name)."""
+          categorical, numeric, drop, impute, quick, jobs, force, **image):
+    """Train and select a model on DATA (a .csv/.parquet file or a bundled dataset name), or a CNN on images
+    (a folder with one subfolder per class, an .npz with x and y, or digits-images)."""
     from edgekit.runtime.errors import ConfigError
+    from edgekit.train.image_data import is_image_source
+
+    if is_image_source(data):
+        from edgekit.cli.train_images import train_images_command
+
+        explicit = click.get_current_context().get_parameter_source("n_iter") == click.core.ParameterSource.COMMANDLINE
+        tabular = dict(target=target, task=task, models=models, search_space=search_space, cv=cv, metric=metric,
+                       categorical=categorical, numeric=numeric, drop=drop)
+        train_images_command(data, out, n_iter=n_iter if explicit else None, seed=seed, test_size=test_size,
+                             quick=quick, force=force, image=image, tabular=tabular)
+        return
+    if target is None:
+        raise ConfigError("--target is required for tables", hint="the column to predict, e.g. --target mpg")
     from edgekit.train import TrainConfig
     from edgekit.train import train as run_train
 

@@ -63,11 +63,12 @@ def test_csv_for_a_classifier_writes_label_and_probabilities(iris_linear, tmp_pa
     assert all(abs(sum(map(float, r[1:])) - 1) < 1e-4 for r in rows[1:])
 
 
-def test_csv_with_an_extra_column_is_refused_not_dropped(mpg_nn, tmp_path):
-    test = pd.read_csv(mpg_nn.bundle / "data" / "test.csv")  # still has the mpg column
+def test_csv_with_an_unknown_extra_column_is_refused_not_dropped(mpg_nn, tmp_path):
+    test = pd.read_csv(mpg_nn.bundle / "data" / "test.csv")  # the target column is ignored and named (see
+    test["colour"] = "red"                                     # test_predict_ignored_columns); others are not
     source = tmp_path / "in.csv"
     test.to_csv(source, index=False)
     out = tmp_path / "out.csv"
     done = edgekit("predict", str(mpg_nn.export("onnx-fp32")), str(source), "--out", str(out))
-    assert done.returncode == 2 and "unknown feature 'mpg'" in done.stderr
+    assert done.returncode == 2 and "unknown feature 'colour'" in done.stderr
     assert not out.exists()  # nothing half-written

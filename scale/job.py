@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -159,38 +160,33 @@ def _short(exc: BaseException) -> str:
 
 
 class Reporter:
-    """Partitions and rows done: a rich bar on a terminal, a plain line per second otherwise."""
+    """Partitions and rows done: edgekit's rich bar on a terminal, a plain line at most once
+    a second otherwise (CI logs, nohup), nothing with ``show=False`` or EDGEKIT_PROGRESS=0."""
 
     def __init__(self, parts: int, rows: int | None, done_parts: int, show: bool | None):
-        from edgekit.console import _enabled
-
         self.parts, self.rows, self.done_parts, self.done_rows = parts, rows, done_parts, 0
-        self.rich = _enabled(show)
-        self.quiet = show is False
+        self.show = show
+        self.lines = _plain_lines(show)
         self._last = 0.0
-        self._bar = None
 
     def __enter__(self) -> "Reporter":
-        if self.rich:
-            from edgekit.console import progress
+        from edgekit.console import progress
 
-            self._context = progress(self._text(), total=self.rows, show=True)
-            self._bar = self._context.__enter__()
-            self._bar.advance(self.done_rows)
+        self._context = progress(self._text(), total=self.rows, show=self.show)
+        self._bar = self._context.__enter__()
+        self._bar.advance(self.done_rows)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._bar is not None:
-            self._context.__exit__(*exc)
-        elif not self.quiet and exc[0] is None:
+        self._context.__exit__(*exc)
+        if self.lines and exc[0] is None:
             self._line()
 
     def advance(self, rows: int) -> None:
         self.done_parts += 1
         self.done_rows += rows
-        if self._bar is not None:
-            self._bar.advance(rows, description=self._text())
-        elif not self.quiet and time.monotonic() - self._last >= 1.0 and self.done_parts < self.parts:
+        self._bar.advance(rows, description=self._text())
+        if self.lines and time.monotonic() - self._last >= 1.0 and self.done_parts < self.parts:
             self._line()
 
     def _text(self) -> str:
@@ -201,3 +197,13 @@ class Reporter:
         total = f"/{self.rows:,}" if self.rows is not None else ""
         print(f"edgekit: {self.done_parts}/{self.parts} partitions, {self.done_rows:,}{total} rows", file=sys.stderr,
               flush=True)
+
+
+def _plain_lines(show: bool | None) -> bool:
+    """Plain lines where edgekit.console would show no bar: not a terminal, nothing forced."""
+    if show is not None:
+        return False
+    forced = os.environ.get("EDGEKIT_PROGRESS")
+    if forced is not None:
+        return forced.strip().lower() == "lines"
+    return not sys.stderr.isatty()

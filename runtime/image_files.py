@@ -57,6 +57,8 @@ def probe(path: str | os.PathLike) -> ImageInfo:
     try:
         with image_module.open(path) as image:
             info = ImageInfo(int(image.width), int(image.height), str(image.mode))
+    except image_module.DecompressionBombError as exc:  # Pillow refuses twice its limit at open
+        raise _too_large(path, _first_line(exc)) from exc
     except Exception as exc:  # Pillow raises UnidentifiedImageError, OSError, SyntaxError, ValueError...
         raise DataError(f"{path.name}: not a readable image ({_first_line(exc)})") from exc
     _check_size(path, info)
@@ -78,6 +80,8 @@ def read_image(path: str | os.PathLike, size: tuple[int, int], channels: int) ->
                 converted = image.convert(mode)
     except DataError:
         raise
+    except (image_module.DecompressionBombError, image_module.DecompressionBombWarning) as exc:
+        raise _too_large(path, _first_line(exc)) from exc
     except Exception as exc:  # truncated data, bad CRCs, unsupported codecs: all Pillow-specific types
         raise DataError(f"{path.name}: not a readable image ({_first_line(exc)})") from exc
     return _to_array(_resized(converted, size, image_module), channels)
@@ -117,8 +121,12 @@ def _check_size(path: Path, info: ImageInfo) -> None:
     if pixels == 0:
         raise DataError(f"{path.name}: the image has no pixels ({info.width}x{info.height})")
     if pixels > MAX_PIXELS:
-        raise DataError(f"{path.name}: {info.width}x{info.height} pixels is over the {MAX_PIXELS:,}-pixel limit "
-                        "(a decompression bomb, or a photo to shrink first)")
+        raise _too_large(path, f"{info.width}x{info.height} pixels")
+
+
+def _too_large(path: Path, what: str) -> DataError:
+    return DataError(f"{path.name}: over the {MAX_PIXELS:,}-pixel limit ({what}): a decompression bomb, "
+                     "or a photo to shrink first")
 
 
 def _first_line(exc: BaseException) -> str:

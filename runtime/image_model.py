@@ -88,8 +88,11 @@ class ImageModel(TensorModel):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.adapter = ImageAdapter.from_dict(self.manifest.adapter)
-        self._input = self.input(self.adapter.input)
-        self.output(self.adapter.output)
+        try:
+            self._input = self.input(self.adapter.input)
+            self.output(self.adapter.output)
+        except SchemaError as exc:
+            raise ModelLoadError(f"{self.path.name}: its image adapter names a tensor it lacks: {exc.message}") from exc
         fixed = tuple(d for d in self._input.shape[1:])
         if self._input.rank != 4 or fixed != (self.adapter.height, self.adapter.width, self.adapter.channels):
             raise ModelLoadError(f"{self.path.name}: input {self._input.name!r} {self._input.shape_text()} does not "

@@ -102,6 +102,27 @@ def test_folders_that_cannot_train_a_classifier_are_refused(tmp_path, layout):
         load_images(tmp_path)
 
 
+def test_a_decompression_bomb_is_skipped_from_its_header_without_decoding(tmp_path):
+    import struct
+    import zlib
+
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        for i in range(5):
+            Image.fromarray(_pattern(i, (8, 8), False)).save(tmp_path / c / f"{i}.png")
+    # A real PNG whose header is rewritten to claim 50,000 x 50,000 pixels (CRC fixed).
+    data = bytearray((tmp_path / "a" / "0.png").read_bytes())
+    ihdr = data[12:29]
+    ihdr[4:12] = struct.pack(">II", 50_000, 50_000)
+    data[12:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    (tmp_path / "a" / "bomb.png").write_bytes(bytes(data))
+    loaded = load_images(tmp_path)
+    (skipped,) = loaded.skipped
+    assert skipped["file"] == "a/bomb.png" and "pixel limit" in skipped["reason"] and "decompression bomb" in skipped["reason"]
+    assert loaded.counts() == {"a": 5, "b": 5}
+
+
 def test_an_npz_of_grayscale_images_with_string_labels(tmp_path):
     x = np.stack([_pattern(i, (6, 7), False) for i in range(20)])
     y = np.asarray(["cat", "dog"] * 10)

@@ -94,14 +94,10 @@ class Manifest:
         data["source"] = dict(self.source)
         data["tools"] = dict(self.tools)
         data["ignored_columns"] = dict(self.ignored_columns)
-        if embedded:
-            for key in FILE_FIELDS:
-                data.pop(key, None)
-            data[SEAL_KEY] = PLACEHOLDER  # the digest is written over it once the file is complete
-        return data
+        return finish_embedded(data) if embedded else data
 
     def to_json(self, *, embedded: bool = False) -> str:
-        return json.dumps(self.to_dict(embedded=embedded), sort_keys=True, default=_json_default)
+        return manifest_json(self.to_dict(embedded=embedded))
 
     def with_file_facts(self, **facts: Any) -> "Manifest":
         return replace(self, **facts)
@@ -152,13 +148,29 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Manifest":
-        try:
-            data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ModelLoadError(f"manifest is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ModelLoadError("manifest JSON must be an object")
-        return cls.from_dict(data)
+        return cls.from_dict(_json_object(text))
+
+
+def _json_object(text: str | bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"manifest is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelLoadError("manifest JSON must be an object")
+    return data
+
+
+def finish_embedded(data: dict[str, Any]) -> dict[str, Any]:
+    """An embedded copy: no facts about the file itself, and the seal's placeholder."""
+    for key in FILE_FIELDS:
+        data.pop(key, None)
+    data[SEAL_KEY] = PLACEHOLDER  # the digest is written over it once the file is complete (edgekit.runtime.seal)
+    return data
+
+
+def manifest_json(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, default=_json_default)
 
 
 def check_keys(data: Mapping[str, Any], fields: frozenset[str], sealed: bool) -> None:
@@ -181,12 +193,7 @@ _FIELDS = frozenset(f.name for f in fields(Manifest))
 
 def parse_manifest(text: str | bytes):
     """A :class:`Manifest` (tabular export) or a ``TensorManifest`` (``kind: "tensor"``)."""
-    try:
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"manifest is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ModelLoadError("manifest JSON must be an object")
+    data = _json_object(text)
     if data.get("kind") == "tensor":
         from edgekit.runtime.tensor_manifest import TensorManifest
 

@@ -10,18 +10,15 @@ two ways (embedded under the ``edgekit`` key, and as a sidecar with the file's s
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
 
 from edgekit.runtime.errors import ModelLoadError
-from edgekit.runtime.seal import PLACEHOLDER, SEAL_KEY
 from edgekit.runtime.tensors import TensorSpec
 
 TENSOR_MANIFEST_VERSION = 1
 KIND = "tensor"
 FORMATS = ("tflite", "onnx", "ort")
-FILE_FIELDS = ("sha256", "size_bytes", "parity", "file")
 
 
 @dataclass(frozen=True)
@@ -70,14 +67,14 @@ class TensorManifest:
             "file": self.file, "sha256": self.sha256, "size_bytes": self.size_bytes,
             "parity": dict(self.parity) if self.parity is not None else None,
         }
-        if embedded:
-            for key in FILE_FIELDS:
-                data.pop(key, None)
-            data[SEAL_KEY] = PLACEHOLDER  # see edgekit.runtime.seal
-        return data
+        from edgekit.runtime.manifest import finish_embedded
+
+        return finish_embedded(data) if embedded else data
 
     def to_json(self, *, embedded: bool = False) -> str:
-        return json.dumps(self.to_dict(embedded=embedded), sort_keys=True, default=_json_default)
+        from edgekit.runtime.manifest import manifest_json
+
+        return manifest_json(self.to_dict(embedded=embedded))
 
     def with_file_facts(self, **facts: Any) -> "TensorManifest":
         return replace(self, **facts)
@@ -124,9 +121,3 @@ class TensorManifest:
 
 
 _FIELDS = frozenset(f.name for f in fields(TensorManifest))
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

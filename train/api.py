@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -47,6 +48,7 @@ class TrainConfig:
     impute: str = "median"
     search_space: str | None = None
     quick: bool = False
+    exhaustive: bool = False  # every setting on every fold instead of successive halving
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -124,7 +126,8 @@ def train(data: str | os.PathLike, config: TrainConfig, *, n_jobs: int = -1, sho
             candidates, prepared.x_train, prepared.y_train,
             task=prepared.task, schema=prepared.schema, metric=metric, strategy=config.search,
             n_iter=config.n_iter, cv=folds, seed=config.seed, impute=config.impute, quick=config.quick,
-            overrides=overrides, n_jobs=n_jobs, on_start=bar.total, on_fold=lambda name: bar.advance(description=f"cross-validation: {name}"),
+            overrides=overrides, n_jobs=n_jobs, halving=not config.exhaustive, on_start=bar.total,
+            on_fold=lambda name: bar.advance(description=f"cross-validation: {name}"), on_note=bar.note,
         )
     winner = pick_winner(results, metric)
     return _finalize(winner, results, config, prepared, metric, show_progress, selected_by=f"best cross-validated {metric.name}")
@@ -195,12 +198,15 @@ def _finalize(winner: CandidateResult, results, config: TrainConfig, prepared: _
     estimator = candidate.build(prepared.task, prepared.schema, config.seed, config.impute)
     model = clone(estimator).set_params(**winner.best.params)
     with progress(f"refit {winner.name} on {len(prepared.y_train)} rows", total=1, show=show_progress) as bar:
+        started = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(prepared.x_train, prepared.y_train)
         bar.advance()
+        test_metrics = _evaluate(model, prepared.x_test, prepared.y_test, prepared)
+        bar.note(f"refit {winner.name} on {len(prepared.y_train)} rows: test {metric.name} "
+                 f"{test_metrics[metric.name]:.4g} ({time.perf_counter() - started:.1f} s)")
     fitted = model.model_ if candidate.framework == "keras" else model
-    test_metrics = _evaluate(model, prepared.x_test, prepared.y_test, prepared)
     train_metrics = _evaluate(model, prepared.x_train, prepared.y_train, prepared)
     distributions = cards.summarize(prepared.train, prepared.schema)
     distributions["__prediction__"] = _prediction_summary(model, prepared)

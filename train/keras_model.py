@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
+from edgekit.runtime.errors import ConfigError
 from edgekit.runtime.preprocessing import TabularPreprocessing
 from edgekit.runtime.schema import Schema
 
@@ -90,39 +91,33 @@ def _layers():
     return _LAYERS
 
 
-def build_network(
-    prep: TabularPreprocessing,
-    *,
-    task: str,
-    n_classes: int,
-    hidden: tuple[int, ...],
-    dropout: float,
-    learning_rate: float,
-    target_mean: float = 0.0,
-    target_std: float = 1.0,
-):
+def build_network(prep: TabularPreprocessing, spec, *, weights=None, target_mean: float = 0.0, target_std: float = 1.0):
+    """The exportable network: input ``x`` -> preprocessing layer -> dense core -> output.
+
+    ``spec`` is the core's :class:`~edgekit.train.keras_fit.CoreSpec`; ``weights`` (from
+    :func:`~edgekit.train.keras_fit.fit_core`) are copied into the core's layers."""
+    from edgekit.train.keras_fit import dense_stack
+
     keras = _keras()
     preprocess, target_scale = _layers()
     inputs = keras.Input((prep.n_inputs,), name="x")
-    h = preprocess(prep.to_dict(), name=PREPROCESS_LAYER)(inputs)
-    for i, width in enumerate(hidden):
-        h = keras.layers.Dense(width, activation="relu", name=f"dense_{i}")(h)
-        if dropout:
-            h = keras.layers.Dropout(dropout, name=f"dropout_{i}")(h)
-    if task == "regression":
-        y = keras.layers.Dense(1, name="head")(h)
+    y = dense_stack(keras, preprocess(prep.to_dict(), name=PREPROCESS_LAYER)(inputs), spec)
+    if spec.task == "regression":
         y = target_scale(target_mean, target_std, name="target_scale")(y)
-        loss = "mse"
-    else:
-        y = keras.layers.Dense(n_classes, activation="softmax", name="head")(h)
-        loss = "sparse_categorical_crossentropy"
     model = keras.Model(inputs, y, name="edgekit_mlp")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
+    if weights is not None:
+        model.set_weights(weights)
     return model
 
 
 class KerasTabular(BaseEstimator):
-    """Shared fitting logic; use :class:`KerasTabularRegressor` or ``...Classifier``."""
+    """Shared fitting logic; use :class:`KerasTabularRegressor` or ``...Classifier``.
+
+    By default the network trains for ``epochs`` passes over every row given to ``fit``
+    with ``l2`` regularisation and a moving average of its weights (regression with the
+    ``loss`` given, classification with cross-entropy). With ``validation_split`` > 0 it
+    stops early instead, on the loss of a seeded hold-out of those rows (``patience``
+    passes without improvement), so inside a fold it never sees the fold's test rows."""
 
     _task = "regression"
 
@@ -132,10 +127,12 @@ class KerasTabular(BaseEstimator):
         hidden: tuple[int, ...] = (64, 64),
         dropout: float = 0.0,
         learning_rate: float = 1e-3,
-        epochs: int = 300,
+        l2: float = 1.0,
+        loss: str = "mae",
+        epochs: int = 100,
         batch_size: int = 32,
         patience: int = 20,
-        validation_split: float = 0.2,
+        validation_split: float = 0.0,
         impute: str = "median",
         random_state: int = 0,
     ):
@@ -143,6 +140,8 @@ class KerasTabular(BaseEstimator):
         self.hidden = hidden
         self.dropout = dropout
         self.learning_rate = learning_rate
+        self.l2 = l2
+        self.loss = loss
         self.epochs = epochs
         self.batch_size = batch_size
         self.patience = patience
@@ -158,50 +157,37 @@ class KerasTabular(BaseEstimator):
         return np.asarray(X, dtype=np.float32)
 
     def fit(self, X, y):
+        from edgekit.train.keras_fit import CoreSpec, fit_core
         from edgekit.train.prepare import network_preprocessing
 
-        keras = _keras()
-        keras.utils.set_random_seed(int(self.random_state))
         x = self._matrix(X)
         y = np.asarray(y)
         prep = network_preprocessing(x, self.schema, self.impute)
         if self._task == "regression":
             target = y.astype(np.float32)
-            kwargs = {"target_mean": float(target.mean()), "target_std": float(target.std() or 1.0)}
-            n_classes = 1
+            scale = {"target_mean": float(target.mean()), "target_std": float(target.std() or 1.0)}
+            target = (target - scale["target_mean"]) / scale["target_std"]
+            n_outputs = 1
         else:
             self.classes_ = np.unique(y)
             target = np.searchsorted(self.classes_, y).astype(np.int32)
-            kwargs, n_classes = {}, len(self.classes_)
-        self.model_ = build_network(
-            prep,
-            task=self._task,
-            n_classes=max(n_classes, 2) if self._task == "classification" else 1,
-            hidden=tuple(int(h) for h in self.hidden),
-            dropout=float(self.dropout),
-            learning_rate=float(self.learning_rate),
-            **kwargs,
+            scale, n_outputs = {}, max(len(self.classes_), 2)
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown network loss {self.loss!r}; choose one of {LOSSES}")
+        # The core learns on the numpy preprocessing, which the layer reproduces exactly.
+        (z_fit, t_fit), validation = _hold_out(prep.apply(x), target, float(self.validation_split), int(self.random_state))
+        spec = CoreSpec(
+            n_inputs=prep.n_outputs, n_outputs=n_outputs, task=self._task, hidden=tuple(int(h) for h in self.hidden),
+            dropout=float(self.dropout), loss=self.loss if self._task == "regression" else "cross-entropy", seed=int(self.random_state),
+            ema=validation is None,  # early stopping keeps the raw weights it watched
         )
-        (x_fit, y_fit), validation = _hold_out(x, target, float(self.validation_split), int(self.random_state))
-        reps = _repeats(len(x_fit))
-        x_fit, y_fit = np.tile(x_fit, (reps, 1)), np.tile(y_fit, reps)
-        epochs = max(-(-int(self.epochs) // reps), min(MIN_EPOCHS, int(self.epochs)))
-        patience = max(-(-int(self.patience) // reps), 3)
-        monitor = "val_loss" if validation is not None else "loss"
-        stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True)
         started = time.perf_counter()
-        history = self.model_.fit(
-            x_fit,
-            y_fit,
-            epochs=epochs,
-            batch_size=int(self.batch_size),
-            validation_data=validation,
-            callbacks=[stop],
-            verbose=0,
-            shuffle=True,
-        )
+        result = fit_core(spec, z_fit, t_fit, validation, learning_rate=float(self.learning_rate), l2=float(self.l2),
+                          epochs=int(self.epochs), patience=int(self.patience), batch_size=int(self.batch_size))
         self.fit_seconds_ = time.perf_counter() - started
-        self.epochs_run_ = len(history.history["loss"])
+        self.epochs_run_ = result.passes
+        self.best_epoch_ = result.best_passes
+        self.model_ = build_network(prep, spec, weights=result.weights, **scale)
         return self
 
     def _forward(self, X) -> np.ndarray:
@@ -210,9 +196,8 @@ class KerasTabular(BaseEstimator):
         return np.asarray(self.model_(x, training=False))
 
 
+LOSSES = ("huber", "mse", "mae")
 MIN_VALIDATION_ROWS = 8
-MIN_EPOCH_ROWS = 1024
-MIN_EPOCHS = 30
 
 
 def _hold_out(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
@@ -224,16 +209,6 @@ def _hold_out(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     order = np.random.default_rng(seed).permutation(len(x))
     val, fit = order[:n_val], order[n_val:]
     return (x[fit], y[fit]), (x[val], y[val])
-
-
-def _repeats(rows: int) -> int:
-    """How often a small training set is repeated inside one Keras epoch.
-
-    Keras spends ~35 ms per epoch on bookkeeping here, more than a few gradient steps, so
-    small sets are repeated up to MIN_EPOCH_ROWS rows per epoch and ``epochs``/``patience``
-    (which count passes over the original data) are divided accordingly, keeping at least
-    MIN_EPOCHS epochs so that a 6-row problem (y = 2x - 1) still gets enough steps."""
-    return max(1, -(-MIN_EPOCH_ROWS // max(rows, 1)))
 
 
 class KerasTabularRegressor(RegressorMixin, KerasTabular):

@@ -4,6 +4,13 @@ scikit-learn's ``GridSearchCV`` gives no per-fold progress and searches one esti
 time, so this runs the same protocol (``ParameterGrid``/``ParameterSampler``, ``KFold``/
 ``StratifiedKFold``, ``clone`` per fit) as one joblib job list across all candidates, which
 keeps both cores busy and ticks a progress bar per fold.
+
+By default each candidate's settings go through successive halving with folds as the
+resource (the idea of scikit-learn's ``HalvingGridSearchCV``, whose resource is rows):
+every setting is scored on the first fold, the best third goes on to three folds, and the
+survivors of the last round are scored on every fold. All settings are ranked on the same
+folds, so the comparison is paired, and a winner's mean is over exactly the folds an
+exhaustive search would use (``halving=False`` runs that exhaustive search).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ class Trial:
     scores: list[float] = field(default_factory=list)
     fit_seconds: list[float] = field(default_factory=list)
     error: str | None = None
+    pruned_after: int | None = None  # folds scored when successive halving dropped it
 
     @property
     def mean(self) -> float:
@@ -63,6 +71,8 @@ class CandidateResult:
             "cv_std": best.std if best else None,
             "fit_seconds": float(np.mean(best.fit_seconds)) if best and best.fit_seconds else None,
             "trials": len(self.trials),
+            "pruned": sum(t.pruned_after is not None for t in self.trials),
+            "fits": sum(len(t.fit_seconds) for t in self.trials),
             "error": None if best else next((t.error for t in self.trials if t.error), "no trial finished"),
         }
 
@@ -127,6 +137,50 @@ def _fit_and_score(estimator, params, X, y, train_idx, test_idx, metric: Metric)
     return score, time.perf_counter() - started, None
 
 
+HALVING_FACTOR = 3
+
+
+def halving_schedule(n_sets: int, n_folds: int, factor: int = HALVING_FACTOR) -> list[tuple[int, int]]:
+    """``[(folds, settings), ...]`` per round: all settings on 1 fold, the best ``1/factor``
+    on ``factor`` folds, ..., and the survivors of the last round on all ``n_folds``."""
+    rounds, folds = [], 1
+    while n_sets > 1 and folds < n_folds:
+        rounds.append((folds, n_sets))
+        n_sets = math.ceil(n_sets / factor)
+        folds *= factor
+    rounds.append((n_folds, n_sets))
+    return rounds
+
+
+@dataclass
+class _CandidateSearch:
+    candidate: Candidate
+    estimator: Any
+    trials: list[Trial]
+    schedule: list[tuple[int, int]]
+    alive: list[Trial] = field(default_factory=list)
+    pending: int = 0
+    seconds: float = 0.0
+
+    def planned_fits(self) -> int:
+        done = 0
+        total = 0
+        for folds, n_sets in self.schedule:
+            total += n_sets * (folds - done)
+            done = folds
+        return total
+
+    def folds_before(self, round_index: int) -> int:
+        return self.schedule[round_index - 1][0] if round_index else 0
+
+
+def _ranked(trials: list[Trial], metric: Metric) -> list[Trial]:
+    """Best first; failed or non-finite trials last; ties keep the listed (simpler) order."""
+    sign = -1.0 if metric.greater_is_better else 1.0
+    usable = [t for t in trials if not t.error and math.isfinite(t.mean)]
+    return sorted(usable, key=lambda t: sign * t.mean)
+
+
 def run_search(
     candidates: list[Candidate],
     X: pd.DataFrame,
@@ -143,45 +197,102 @@ def run_search(
     quick: bool = False,
     overrides: dict[str, dict[str, list]] | None = None,
     n_jobs: int = -1,
+    halving: bool = True,
     on_fold: Callable[[str], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> list[CandidateResult]:
-    """Cross-validate every parameter set of every candidate; return results per candidate."""
+    """Cross-validate every candidate's parameter sets (with successive halving unless
+    ``halving=False``); return results per candidate. ``on_note`` gets one line per
+    finished halving round and per finished candidate (what, score, time)."""
     from joblib import Parallel, delayed
 
     folds = cv_folds(y, task, cv, seed)
-    jobs, trials = [], {}
+    searches = []
     for candidate in candidates:
         estimator = candidate.build(task, schema, seed, impute)
         sets = parameter_sets(candidate, task, strategy, n_iter, seed, quick, (overrides or {}).get(candidate.name), len(schema))
-        trials[candidate.name] = [Trial(p) for p in sets]
-        for t, params in enumerate(sets):
-            for train_idx, test_idx in folds:
-                jobs.append(((candidate.name, t), delayed(_fit_and_score)(estimator, params, X, y, train_idx, test_idx, metric)))
+        trials = [Trial(p) for p in sets]
+        schedule = halving_schedule(len(sets), len(folds)) if halving else [(len(folds), len(sets))]
+        searches.append(_CandidateSearch(candidate, estimator, trials, schedule, alive=list(trials)))
     if on_start:
-        on_start(len(jobs))
-    keys = [key for key, _ in jobs]
-    runner = Parallel(n_jobs=n_jobs, return_as="generator")
+        on_start(sum(s.planned_fits() for s in searches))
+    note = on_note or (lambda text: None)
     # loky warns when it recycles a worker that held TensorFlow; the results are unaffected.
     warnings.filterwarnings("ignore", message="A worker stopped while some jobs", category=UserWarning)
-    for (name, t), (score, seconds, error) in zip(keys, runner(job for _, job in jobs)):
-        trial = trials[name][t]
-        trial.fit_seconds.append(seconds)
-        if error:
-            trial.error = trial.error or error
-        else:
-            trial.scores.append(score)
-        if on_fold:
-            on_fold(name)
+    # Keras fits run here, in this process, while the scikit-learn fits run in the worker
+    # pool: TensorFlow is imported once instead of once per worker, and each network
+    # architecture is traced once (keras_fit caches it) and reused by the refit.
+    with Parallel(n_jobs=n_jobs, return_as="generator") as runner:  # one worker pool for every round
+        for round_index in range(max(len(s.schedule) for s in searches)):
+            pooled, local = [], []
+            for search in searches:
+                if round_index >= len(search.schedule) or not search.alive:
+                    continue
+                start, upto = search.folds_before(round_index), search.schedule[round_index][0]
+                search.pending = len(search.alive) * (upto - start)
+                here = search.candidate.framework == "keras"
+                for trial in search.alive:
+                    for f in range(start, upto):
+                        job = (search.estimator, trial.params, X, y, folds[f][0], folds[f][1], metric)
+                        (local if here else pooled).append(((search, trial), job))
+            outputs = runner(delayed(_fit_and_score)(*job) for _, job in pooled)  # starts dispatching now
+            for key, job in local:
+                _record(key, _fit_and_score(*job), round_index, len(folds), metric, note, on_fold)
+            for i, output in enumerate(outputs):  # to the end, so the pool is free for the next round
+                _record(pooled[i][0], output, round_index, len(folds), metric, note, on_fold)
     results = []
-    for candidate in candidates:
-        finished = [t for t in trials[candidate.name] if not t.error and len(t.scores) == len(folds)]
-        best = None
-        for trial in finished:
-            if best is None or metric.better(trial.mean, best.mean):
-                best = trial
-        results.append(CandidateResult(candidate.name, candidate.title, candidate.framework, trials[candidate.name], best))
+    for search in searches:
+        finished = [t for t in search.trials if not t.error and len(t.scores) == len(folds)]
+        ranked = _ranked(finished, metric)
+        best = ranked[0] if ranked else None
+        results.append(CandidateResult(search.candidate.name, search.candidate.title, search.candidate.framework, search.trials, best))
     return results
+
+
+def _record(key, output, round_index: int, n_folds: int, metric: Metric, note, on_fold) -> None:
+    search, trial = key
+    score, seconds, error = output
+    trial.fit_seconds.append(seconds)
+    search.seconds += seconds
+    if error:
+        trial.error = trial.error or error
+    else:
+        trial.scores.append(score)
+    if on_fold:
+        on_fold(search.candidate.name)
+    search.pending -= 1
+    if search.pending == 0:
+        _close_round(search, round_index, n_folds, metric, note)
+
+
+def _close_round(search: _CandidateSearch, round_index: int, n_folds: int, metric: Metric, note: Callable[[str], None]) -> None:
+    """Keep the round's best settings for the next round and report the round in one line."""
+    name, folds = search.candidate.name, search.schedule[round_index][0]
+    ranked = _ranked(search.alive, metric)
+    if round_index == len(search.schedule) - 1 or not ranked:
+        search.alive = []
+        if not ranked:
+            error = next((t.error for t in search.trials if t.error), "no setting produced a finite score")
+            note(f"cross-validation {name}: failed: {error} ({search.seconds:.1f} s)")
+            return
+        best = ranked[0]
+        note(f"cross-validation {name}: {metric.name} {best.mean:.4g} ± {best.std:.2g} over {n_folds} folds "
+             f"({format_params(best.params)}); {len(search.trials)} settings, "
+             f"{sum(len(t.fit_seconds) for t in search.trials)} fits, {search.seconds:.1f} s")
+        return
+    keep = ranked[: search.schedule[round_index + 1][1]]
+    kept = {id(t) for t in keep}
+    for trial in search.alive:
+        if id(trial) not in kept and not trial.error:
+            trial.pruned_after = len(trial.scores)
+    search.alive = keep
+    note(f"cross-validation {name}: {len(ranked)} settings on {folds}/{n_folds} folds, best {metric.name} "
+         f"{ranked[0].mean:.4g}, {len(keep)} kept ({search.seconds:.1f} s)")
+
+
+def format_params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k.removeprefix('model__')}={v}" for k, v in jsonable(params).items())
 
 
 def pick_winner(results: list[CandidateResult], metric: Metric) -> CandidateResult:

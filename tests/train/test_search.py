@@ -41,8 +41,8 @@ def test_bad_search_space_files_are_usage_errors(tmp_path, text, message):
 
 
 def test_random_search_end_to_end_records_every_trial():
-    result = train("auto-mpg", TrainConfig(target="mpg", models=("svm", "linear"), search="random", n_iter=3, cv=2),
-                   n_jobs=2, show_progress=False)
+    result = train("auto-mpg", TrainConfig(target="mpg", models=("svm", "linear"), search="random", n_iter=3, cv=2,
+                                           exhaustive=True), n_jobs=2, show_progress=False)
     trials = {r.name: len(r.trials) for r in result.results}
     assert trials == {"svm": 3, "linear": 3}
     assert all(len(t.scores) == 2 for r in result.results for t in r.trials)

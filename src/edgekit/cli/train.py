@@ -16,7 +16,7 @@ from edgekit.cli.train_images import image_options
 @click.option("--target", default=None, help="Column to predict (tables; required there).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Bundle folder to write (default: ./bundles/<data>-<target>).")
 @click.option("--task", type=click.Choice(["regression", "classification"]), default=None, help="Override the inferred task.")
-@click.option("--models", default=None, help="Comma-separated candidates: linear,svm,rf,gb,hgb,nn (default: linear,svm,rf,gb,nn).")
+@click.option("--models", default=None, help="Comma-separated candidates: linear,svm,rf,gb,hgb,nn (default: linear,svm,rf,hgb,nn).")
 @click.option("--search", "search", type=click.Choice(["grid", "random"]), default="grid", show_default=True)
 @click.option("--search-space", type=click.Path(dir_okay=False), default=None, help="YAML/JSON file overriding parameter spaces.")
 @click.option("--n-iter", type=click.IntRange(1), default=10, show_default=True, help="Parameter sets per candidate for random search.")
@@ -31,11 +31,13 @@ from edgekit.cli.train_images import image_options
 @click.option("--drop", default=None, help="Columns to ignore.")
 @click.option("--impute", type=click.Choice(["median", "mean", "most_frequent"]), default="median", show_default=True)
 @click.option("--quick", is_flag=True, help="Smaller search spaces.")
+@click.option("--exhaustive", is_flag=True,
+              help="Score every setting on every fold (default: successive halving keeps the best third per round).")
 @click.option("--jobs", type=int, default=-1, show_default=True, help="Parallel fits (-1: all cores).")
 @click.option("--force", is_flag=True, help="Replace an existing --out folder (atomically).")
 @image_options
 def train(data, target, out, task, models, search, search_space, n_iter, cv, metric, test_size, seed, split,
-          categorical, numeric, drop, impute, quick, jobs, force, **image):
+          categorical, numeric, drop, impute, quick, exhaustive, jobs, force, **image):
     """Train and select a model on DATA (a .csv/.parquet file or a bundled dataset name), or a CNN on images
     (a folder with one subfolder per class, an .npz with x and y, or digits-images)."""
     from edgekit.runtime.errors import ConfigError
@@ -63,6 +65,7 @@ def train(data, target, out, task, models, search, search_space, n_iter, cv, met
         target=target, task=task, models=csv_list(models) or None, search=search, n_iter=n_iter, cv=cv,
         metric=metric, test_size=test_size, seed=seed, split=split, categorical=csv_list(categorical),
         numeric=csv_list(numeric), drop=csv_list(drop), impute=impute, search_space=search_space, quick=quick,
+        exhaustive=exhaustive,
     )
     result = run_train(data, config, n_jobs=jobs)
     path = result.save(out, replace=force)
@@ -86,4 +89,6 @@ def report_training(card) -> None:
 
 
 def format_params(params: dict) -> str:
-    return ", ".join(f"{k.removeprefix('model__')}={v}" for k, v in params.items())
+    from edgekit.train.search import format_params as describe
+
+    return describe(params)

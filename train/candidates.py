@@ -106,10 +106,10 @@ def _network_grid(task: str, quick: bool, n_features: int) -> dict[str, list]:
     passes with a moving average of the weights, Adam at 1e-3."""
     widths = _widths(n_features)
     if quick:
-        return {"hidden": widths[:1], "l2": [1.0]}
+        return {"hidden": widths[:1], "l2": [0.01, 1.0]}
     if task == "regression":
-        return {"hidden": widths, "l2": [1.0, 3.0], "loss": ["mae", "mse"]}
-    return {"hidden": widths, "l2": [0.1, 1.0]}
+        return {"hidden": widths, "l2": [0.3, 3.0, 30.0], "loss": ["mae", "mse"]}
+    return {"hidden": widths, "l2": [0.1, 1.0, 10.0]}
 
 
 def _network_distributions(task: str, n_features: int) -> dict[str, Any]:

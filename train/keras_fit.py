@@ -190,11 +190,16 @@ def fit_core(spec: CoreSpec, x: np.ndarray, y: np.ndarray, validation: tuple[np.
     def standardise(z):
         return ((z - shift) / scale).astype(np.float32)
 
+    # The row order comes from numpy, seeded per fit: tf.data's shuffle also depends on
+    # TensorFlow's global seed, i.e. on what ran before in this process.
+    rng = np.random.default_rng(spec.seed)
+    order = np.concatenate([rng.permutation(len(x)) for _ in range(math.ceil(steps * batch_size / len(x)) + 1)])
+    features, targets = tf.constant(standardise(x)), tf.constant(y)
     data = (
-        tf.data.Dataset.from_tensor_slices((standardise(x), y))
-        .shuffle(len(x), seed=spec.seed, reshuffle_each_iteration=True)
-        .repeat()
+        tf.data.Dataset.from_tensor_slices(order.astype(np.int32))
         .batch(batch_size)
+        .map(lambda rows: (tf.gather(features, rows), tf.gather(targets, rows)))
+        .repeat()
     )
     callbacks, stop = [], None
     if validation is not None:

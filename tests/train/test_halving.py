@@ -36,12 +36,13 @@ def _search(frame, y, schema, halving):
                       cv=5, overrides={"svm": GRID}, n_jobs=1, halving=halving)[0]
 
 
-def test_schedule_scores_everything_on_one_fold_and_only_survivors_on_all():
-    assert halving_schedule(12, 5) == [(1, 12), (3, 4), (5, 2)]
-    assert halving_schedule(9, 5) == [(1, 9), (3, 3), (5, 1)]
-    assert halving_schedule(2, 5) == [(1, 2), (5, 1)]
+def test_schedule_scores_everything_on_two_folds_and_only_survivors_on_all():
+    assert halving_schedule(12, 5) == [(2, 12), (5, 4)]
+    assert halving_schedule(36, 10) == [(2, 36), (6, 12), (10, 4)]
+    assert halving_schedule(2, 5) == [(2, 2), (5, 1)]
     assert halving_schedule(1, 5) == [(5, 1)]
-    assert halving_schedule(7, 2) == [(1, 7), (2, 3)]
+    assert halving_schedule(7, 3) == [(2, 7), (3, 3)]
+    assert halving_schedule(7, 2) == [(2, 7)]  # two folds: nothing to halve
 
 
 def test_halving_picks_gridsearchcvs_winner_with_its_score_on_the_same_folds(smooth_problem):
@@ -52,10 +53,10 @@ def test_halving_picks_gridsearchcvs_winner_with_its_score_on_the_same_folds(smo
     assert result.best.params == reference.best_params_
     assert result.best.mean == pytest.approx(-reference.best_score_, rel=1e-9)
     assert reference.best_params_["model__C"] == 10.0 and reference.best_params_["model__gamma"] == 0.5
-    # 9 settings x 1 fold, 3 x 2 more, 1 x 2 more: 17 fits instead of 45, and the rest are marked.
-    assert sum(len(t.fit_seconds) for t in result.trials) == 17
-    assert sum(t.pruned_after is not None for t in result.trials) == 8
-    assert result.to_dict("rmse")["pruned"] == 8
+    # 9 settings x 2 folds, then 3 x 3 more: 27 fits instead of 45, and the other 6 are marked.
+    assert sum(len(t.fit_seconds) for t in result.trials) == 27
+    assert sum(t.pruned_after == 2 for t in result.trials) == 6
+    assert result.to_dict("rmse")["pruned"] == 6
 
 
 def test_exhaustive_search_reproduces_every_gridsearchcv_mean(smooth_problem):
@@ -75,4 +76,4 @@ def test_a_failing_setting_is_dropped_and_the_others_still_race(smooth_problem):
                         cv=5, overrides={"svm": grid}, n_jobs=1)[0]
     assert result.best.params["model__C"] == 10.0 and len(result.best.scores) == 5
     failed = next(t for t in result.trials if t.params["model__C"] == -1.0)
-    assert failed.error and "C" in failed.error and len(failed.fit_seconds) == 1
+    assert failed.error and "C" in failed.error and len(failed.fit_seconds) == 2

@@ -24,7 +24,7 @@ def test_train_into_a_pipe_prints_one_line_per_candidate_with_score_and_time(tmp
     finals = [m for m in map(FINAL.match, lines) if m]
     assert [m.group(1) for m in finals] == ["linear", "svm"]
     assert all(int(m.group(4)) >= int(m.group(3)) for m in finals)  # every setting was scored at least once
-    rounds = [line for line in lines if "settings on 1/3 folds" in line]
+    rounds = [line for line in lines if "settings on 2/3 folds" in line]
     assert {re.search(r"cross-validation (\w+):", line).group(1) for line in rounds} == {"linear", "svm"}
     assert any(re.search(r"refit \w+ on \d+ rows: test rmse \d+\.\d+ \(\d+\.\d s\)", line) for line in lines)
     assert "━" not in done.stderr and "\r" not in done.stderr  # no progress bar drawn into the log

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edgekit.runtime.errors import ConfigError, InferenceError, MissingDependencyError, ModelLoadError
+from edgekit.runtime.errors import ConfigError, EdgekitError, InferenceError, MissingDependencyError, ModelLoadError
 from edgekit.runtime.native_stderr import filtered_stderr
 from edgekit.runtime.tensors import Quantization, TensorSpec, dtype_name
 
@@ -85,8 +85,27 @@ class LiteRTBackend:
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"{name}: the TFLite interpreter refused the model: {exc}") from exc
         try:
+            in_names, out_names = self._read_io(signature, name)
+        except EdgekitError:
+            raise
+        except (ValueError, RuntimeError, KeyError) as exc:  # e.g. tensor names that are not UTF-8
+            raise ModelLoadError(f"{name}: the TFLite interpreter cannot describe the model's tensors: {exc}") from exc
+        self.inputs = tuple(_spec(n, d) for n, d in zip(in_names, self._in_details))
+        self.outputs = tuple(_spec(n, d) for n, d in zip(out_names, self._out_details))
+        self.input_names = list(in_names)
+        self.output_names = list(out_names)
+        self._in_index = [int(d["index"]) for d in self._in_details]
+        self._out_index = [int(d["index"]) for d in self._out_details]
+        self._shapes = [tuple(int(s) for s in d["shape"]) for d in self._in_details]
+        self._set = self._interp.set_tensor
+        self._invoke = self._interp.invoke
+        self._get = self._interp.get_tensor
+
+    def _read_io(self, signature: str | None, name: str) -> tuple[list[str], list[str]]:
+        """Names and details of the chosen signature's tensors (the file's tensors without signatures)."""
+        try:
             self.signatures = dict(self._interp.get_signature_list())
-        except (AttributeError, ValueError, RuntimeError):  # very old runtimes
+        except AttributeError:  # very old runtimes
             self.signatures = {}
         self.signature = self._choose_signature(signature, name)
         self._runner = None  # a SignatureRunner for signatures outside subgraph 0
@@ -102,16 +121,7 @@ class LiteRTBackend:
             self._in_details, self._out_details = [in_map[k] for k in in_names], [out_map[k] for k in out_names]
             if getattr(runner, "_subgraph_index", 0) != 0:
                 self._runner = runner
-        self.inputs = tuple(_spec(n, d) for n, d in zip(in_names, self._in_details))
-        self.outputs = tuple(_spec(n, d) for n, d in zip(out_names, self._out_details))
-        self.input_names = list(in_names)
-        self.output_names = list(out_names)
-        self._in_index = [int(d["index"]) for d in self._in_details]
-        self._out_index = [int(d["index"]) for d in self._out_details]
-        self._shapes = [tuple(int(s) for s in d["shape"]) for d in self._in_details]
-        self._set = self._interp.set_tensor
-        self._invoke = self._interp.invoke
-        self._get = self._interp.get_tensor
+        return in_names, out_names
 
     def _choose_signature(self, signature: str | None, name: str) -> str | None:
         if signature is not None:

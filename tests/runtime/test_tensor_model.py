@@ -178,3 +178,16 @@ def test_the_tabular_model_exposes_the_same_tensor_layer(mpg_nn):
     x = np.zeros((3, spec.shape[1]), np.float32)
     y = model.run({spec.name: x})[model.outputs[0].name]
     np.testing.assert_allclose(y.reshape(-1), model.predict_array(x), rtol=0, atol=0)
+
+
+def test_a_tensor_name_that_is_not_utf8_is_a_model_load_error(foreign, tmp_path):
+    from edgekit.runtime import ModelLoadError
+
+    content = bytearray(foreign.two_io.read_bytes())
+    position = bytes(content).find(b"StatefulPartitionedCall")  # an output tensor's name
+    assert position > 0
+    content[position] = 0xEC  # not a UTF-8 start byte followed by a continuation
+    path = tmp_path / "bad_name.tflite"
+    path.write_bytes(bytes(content))
+    with pytest.raises(ModelLoadError, match="cannot describe the model's tensors"):
+        load(path, verify=False)

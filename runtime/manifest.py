@@ -34,8 +34,18 @@ OUTPUT_ROLES = ("prediction", "label", "probabilities")
 FILE_FIELDS = ("sha256", "size_bytes", "parity", "file")
 
 
+class ManifestFile:
+    """What both manifest kinds do alike: JSON (embedded or sidecar) and the file's own facts."""
+
+    def to_json(self, *, embedded: bool = False) -> str:
+        return manifest_json(self.to_dict(embedded=embedded))
+
+    def with_file_facts(self, **facts: Any):
+        return replace(self, **facts)
+
+
 @dataclass(frozen=True)
-class Manifest:
+class Manifest(ManifestFile):
     """What an export is and how to feed it."""
 
     format: str
@@ -95,12 +105,6 @@ class Manifest:
         data["tools"] = dict(self.tools)
         data["ignored_columns"] = dict(self.ignored_columns)
         return finish_embedded(data) if embedded else data
-
-    def to_json(self, *, embedded: bool = False) -> str:
-        return manifest_json(self.to_dict(embedded=embedded))
-
-    def with_file_facts(self, **facts: Any) -> "Manifest":
-        return replace(self, **facts)
 
     @property
     def sealed(self) -> bool:

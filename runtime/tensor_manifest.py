@@ -10,10 +10,11 @@ two ways (embedded under the ``edgekit`` key, and as a sidecar with the file's s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 from edgekit.runtime.errors import ModelLoadError
+from edgekit.runtime.manifest import ManifestFile, check_keys, finish_embedded
 from edgekit.runtime.tensors import TensorSpec
 
 TENSOR_MANIFEST_VERSION = 1
@@ -22,7 +23,7 @@ FORMATS = ("tflite", "onnx", "ort")
 
 
 @dataclass(frozen=True)
-class TensorManifest:
+class TensorManifest(ManifestFile):
     format: str
     quantization: str
     inputs: tuple[TensorSpec, ...]
@@ -67,17 +68,7 @@ class TensorManifest:
             "file": self.file, "sha256": self.sha256, "size_bytes": self.size_bytes,
             "parity": dict(self.parity) if self.parity is not None else None,
         }
-        from edgekit.runtime.manifest import finish_embedded
-
         return finish_embedded(data) if embedded else data
-
-    def to_json(self, *, embedded: bool = False) -> str:
-        from edgekit.runtime.manifest import manifest_json
-
-        return manifest_json(self.to_dict(embedded=embedded))
-
-    def with_file_facts(self, **facts: Any) -> "TensorManifest":
-        return replace(self, **facts)
 
     @property
     def sealed(self) -> bool:
@@ -91,8 +82,6 @@ class TensorManifest:
                 raise ModelLoadError(
                     f"tensor manifest version {version} is newer than this edgekit understands "
                     f"({TENSOR_MANIFEST_VERSION})", hint="upgrade edgekit on this device")
-            from edgekit.runtime.manifest import check_keys
-
             check_keys(data, _FIELDS | {"kind"}, True)
             labels = data.get("labels")
             return cls(

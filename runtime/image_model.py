@@ -72,6 +72,7 @@ class ImagePrediction:
     top_k: list[list[Any]]  # [n][k] labels, best first
     top_k_probabilities: np.ndarray  # [n, k]
     class_names: tuple[Any, ...]
+    request_ids: tuple[str, ...] | None = None  # set when the prediction was logged
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -107,6 +108,16 @@ class ImageModel(TensorModel):
         quant = self._input.quantization
         identity = quant is None or (quant.scale == (1.0,) and quant.zero_point == (0,))
         self._feed_dtype = np.uint8 if self._input.dtype == "uint8" and identity else np.float32
+        self.logger: Any = None
+
+    def attach_log(self, path: str | os.PathLike) -> None:
+        """Log every prediction's image statistics (never pixels) to the SQLite log ``path``."""
+        from edgekit.runtime.image_log import ImagePredictionLog
+
+        classes = self.output(self.adapter.output).shape[-1]
+        names = self._names(classes) if isinstance(classes, int) else self.class_names
+        self.logger = ImagePredictionLog(path, model_id=self.sha256, channel_order=self.adapter.channel_order,
+                                         class_names=names)
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -128,8 +139,9 @@ class ImageModel(TensorModel):
             return np.stack([self.read(p) for p in images])
         return self._checked_array(images)
 
-    def predict(self, images: Any, *, top_k: int = DEFAULT_TOP_K, **_: Any) -> ImagePrediction:
-        """Labels, top-k labels and probabilities for arrays or image files."""
+    def predict(self, images: Any, *, top_k: int = DEFAULT_TOP_K, request_ids: Any = None, **_: Any) -> ImagePrediction:
+        """Labels, top-k labels and probabilities for arrays or image files (logged with
+        ``request_ids``, or new ones, when a log is attached)."""
         pixels = self.pixels(images)
         probabilities = self.probabilities(pixels)
         k = max(1, min(int(top_k), probabilities.shape[1]))
@@ -137,8 +149,12 @@ class ImageModel(TensorModel):
         order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
         names = self._names(probabilities.shape[1])
         top = [[names[i] for i in row] for row in order]
-        return ImagePrediction([row[0] for row in top], order[:, 0], probabilities, top,
-                               np.take_along_axis(probabilities, order, axis=1), names)
+        labels = [row[0] for row in top]
+        ids = None
+        if self.logger is not None and len(pixels):
+            ids = tuple(self.logger.log(pixels, labels, probabilities, request_ids))
+        return ImagePrediction(labels, order[:, 0], probabilities, top,
+                               np.take_along_axis(probabilities, order, axis=1), names, ids)
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
         """Class scores (dequantised, float32 [n, classes]) for checked uint8 [n, h, w, c] pixels."""
@@ -179,6 +195,13 @@ class ImageModel(TensorModel):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "adapter": self.adapter.to_dict(), "labels": list(self.class_names)}
+
+    def close(self) -> None:
+        try:
+            if self.logger is not None:
+                self.logger.close()
+        finally:
+            super().close()
 
 
 def _as_pixels(array: np.ndarray) -> np.ndarray:

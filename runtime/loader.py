@@ -76,7 +76,7 @@ def load(
     default) its sha256 must match the manifest when one records it. ``threads`` sets the
     backend's thread count; ``backend`` forces one (see ``edgekit.runtime.backends``);
     ``signature`` picks a TFLite signature when a file has several. ``log`` names a SQLite
-    prediction log (tabular models).
+    prediction log (tabular models: the feature rows; image models: per-image statistics).
     """
     path = Path(path)
     content = _read(path)
@@ -103,16 +103,17 @@ def load(
         _verify(content, manifest.sha256, path)
         verified = True
     tabular = isinstance(manifest, Manifest)
-    if log is not None and not tabular:
-        raise ConfigError(f"{path.name}: the prediction log needs an edgekit tabular export (a feature schema)",
+    image = not tabular and is_image_manifest(manifest)
+    if log is not None and not (tabular or image):
+        raise ConfigError(f"{path.name}: the prediction log needs an edgekit tabular or image export",
                           hint="drop --log for raw tensor models")
     engine = _open_backend(fmt, content, path, manifest if tabular else None, threads, backend, onnx_info, signature)
     digest = hashlib.sha256(content).hexdigest()
-    tensor_class = TensorModel
-    if not tabular and is_image_manifest(manifest):  # an adapter above the tensor layer
-        tensor_class = ImageModel
+    tensor_class = ImageModel if image else TensorModel  # an adapter above the tensor layer
     tensor = tensor_class(path, fmt, engine, sha256=digest, size_bytes=len(content),
                          manifest=None if tabular else manifest, metadata=metadata, verified=verified)
+    if image and log is not None:
+        tensor.attach_log(log)  # image statistics, never pixels
     if not tabular:
         return tensor
     _check_io(engine, manifest, path)

@@ -35,7 +35,8 @@ def run_monitor(
 ) -> MonitorReport:
     """Check logged predictions for input, prediction and (with actuals) performance drift.
 
-    ``bundle`` is a bundle folder or a loaded :class:`edgekit.train.Bundle`; ``actuals`` a
+    ``bundle`` is a bundle folder or a loaded :class:`edgekit.train.Bundle` (an image
+    bundle goes to :func:`edgekit.monitor.image_monitor.run_image_monitor`); ``actuals`` a
     CSV/Parquet path or a DataFrame with ``id_column`` (the logged request ids) and
     ``target_column`` (default: the card's target). ``window`` rows per metric window;
     ``metric`` defaults to the card's selection metric. ``model_id`` / ``last`` restrict
@@ -43,7 +44,14 @@ def run_monitor(
     monitor.md and monitor.html there.
     """
     from edgekit.train.bundle import Bundle, load_bundle
+    from edgekit.train.image_bundle import ImageBundle, is_image_bundle
 
+    if isinstance(bundle, ImageBundle) or (not isinstance(bundle, Bundle) and is_image_bundle(bundle)):
+        from edgekit.monitor.image_monitor import run_image_monitor
+
+        return run_image_monitor(log, bundle, actuals=actuals, id_column=id_column, target_column=target_column,
+                                 window=window, metric=metric, thresholds=thresholds, model_id=model_id, last=last,
+                                 out=out, plots=plots)
     thresholds = thresholds or Thresholds()
     data = read_log(log, model_id=model_id, last=last)
     if not len(data):

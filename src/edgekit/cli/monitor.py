@@ -48,6 +48,12 @@ def monitor(log, bundle, actuals, id_column, target_column, window, metric, mode
     --actuals (joined on request id): the card's metric per window of --window rows,
     the latest window graded against the test split.
 
+    An image bundle (its log holds per-image statistics, never pixels): brightness,
+    contrast, sharpness, clipped shares and edge orientation (and RGB channel mean/std)
+    against the training images, predicted classes and confidence against the logged
+    model's answers on the validation split; --actuals give accuracy per window (target
+    column 'label').
+
     Exit code 0 when every check is ok, 1 on a warning, 3 on an alert; 2 when the
     check cannot run (missing log, bundle without a card, bad option), 4 on a failure."""
     from edgekit.runtime.errors import DataError, EdgekitError

@@ -69,12 +69,24 @@ def read_image(path: str | os.PathLike, size: tuple[int, int], channels: int) ->
     """The pixels of ``path`` as uint8 [height, width, channels]: decoded, converted to
     grayscale (ITU-R 601-2 luma) or RGB, and resized bilinearly when its size differs."""
     path = Path(path)
+    return _decode(path, path, size, channels)
+
+
+def decode_image(data: bytes, size: tuple[int, int], channels: int, *, name: str = "image") -> np.ndarray:
+    """Encoded image bytes (PNG, JPEG, BMP...) as :func:`read_image` reads a file of them;
+    ``name`` is what errors call it."""
+    import io
+
+    return _decode(io.BytesIO(data), Path(name), size, channels)
+
+
+def _decode(source, path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
     mode = _mode(channels)
     image_module = pillow()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", image_module.DecompressionBombWarning)
-            with image_module.open(path) as image:
+            with image_module.open(source) as image:
                 _check_size(path, ImageInfo(int(image.width), int(image.height), str(image.mode)))
                 image.load()  # decode now: a truncated file fails here, not later
                 converted = image.convert(mode)

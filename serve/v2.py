@@ -85,7 +85,9 @@ def decode_request(request: InferenceRequest, binary: bytes, predictor: Predicto
     return Decoded(columns, rows, select_outputs(request, predictor.output_names), request.id)
 
 
-def read_tensors(request: InferenceRequest, binary: bytes) -> list[Tensor]:
+def read_tensors(request: InferenceRequest, binary: bytes, *, text: bool = True) -> list[Tensor]:
+    """The request's tensors; binary BYTES elements are UTF-8 text, or raw ``bytes``
+    without ``text`` (encoded images)."""
     tensors, offset = [], 0
     for item in request.inputs:
         params = item.parameters or {}
@@ -102,7 +104,7 @@ def read_tensors(request: InferenceRequest, binary: bytes) -> list[Tensor]:
             if len(chunk) < size:
                 raise RequestError(f"input {item.name!r}: binary_data_size is {size} but only {len(chunk)} binary bytes remain")
             offset += size
-            values = _binary_values(item, chunk, count)
+            values = _binary_values(item, chunk, count, text)
         elif item.data is None:
             raise RequestError(f"input {item.name!r} has no data")
         else:
@@ -113,9 +115,9 @@ def read_tensors(request: InferenceRequest, binary: bytes) -> list[Tensor]:
     return tensors
 
 
-def _binary_values(item: RequestInput, chunk: bytes, count: int) -> np.ndarray:
+def _binary_values(item: RequestInput, chunk: bytes, count: int, text: bool = True) -> np.ndarray:
     if item.datatype == "BYTES":
-        values = _deserialize_bytes(chunk, item.name)
+        values = _deserialize_bytes(chunk, item.name, text)
         if len(values) != count:
             raise RequestError(f"input {item.name!r}: shape {item.shape} needs {count} elements, binary data has {len(values)}")
         return values
@@ -127,7 +129,7 @@ def _binary_values(item: RequestInput, chunk: bytes, count: int) -> np.ndarray:
     return np.frombuffer(chunk, dtype=dtype)
 
 
-def _deserialize_bytes(chunk: bytes, name: str) -> np.ndarray:
+def _deserialize_bytes(chunk: bytes, name: str, text: bool = True) -> np.ndarray:
     out, pos, end = [], 0, len(chunk)
     while pos < end:
         if pos + 4 > end:
@@ -137,7 +139,7 @@ def _deserialize_bytes(chunk: bytes, name: str) -> np.ndarray:
         if pos + n > end:
             raise RequestError(f"input {name!r}: BYTES element of {n} bytes runs past the binary data")
         try:
-            out.append(chunk[pos:pos + n].decode("utf-8"))
+            out.append(chunk[pos:pos + n].decode("utf-8") if text else chunk[pos:pos + n])
         except UnicodeDecodeError:
             raise RequestError(f"input {name!r}: BYTES element {len(out)} is not UTF-8 text") from None
         pos += n

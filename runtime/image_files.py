@@ -95,7 +95,10 @@ def _decode(source, path: Path, size: tuple[int, int], channels: int) -> np.ndar
     except (image_module.DecompressionBombError, image_module.DecompressionBombWarning) as exc:
         raise _too_large(path, _first_line(exc)) from exc
     except Exception as exc:  # truncated data, bad CRCs, unsupported codecs: all Pillow-specific types
-        raise DataError(f"{path.name}: not a readable image ({_first_line(exc)})") from exc
+        reason = _first_line(exc)
+        if not isinstance(source, Path):  # Pillow names an in-memory source by its repr
+            reason = reason.replace(f" {source!r}", "")
+        raise DataError(f"{path.name}: not a readable image ({reason})") from exc
     return _to_array(_resized(converted, size, image_module), channels)
 
 

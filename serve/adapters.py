@@ -178,4 +178,10 @@ class TensorAdapter(Adapter):
 
 
 def adapter_for(predictor: Predictor | TensorPredictor) -> Adapter:
+    from edgekit.serve.image_predictor import ImagePredictor
+
+    if isinstance(predictor, ImagePredictor):  # pixels or encoded images (edgekit.serve.image_adapter)
+        from edgekit.serve.image_adapter import ImageAdapter
+
+        return ImageAdapter(predictor)
     return TensorAdapter(predictor) if isinstance(predictor, TensorPredictor) else TabularAdapter(predictor)

@@ -101,9 +101,10 @@ class SourcePredictor(Predictor):
         self.labels = tuple(source.labels) if source.labels is not None else None
         self.model_id = model_id
         self._label_values = np.asarray(self.labels, dtype=object) if self.labels else None
+        self._predict = source.serving_predict()  # no DataFrame per call for a scikit-learn pipeline
 
     def predict_columns(self, columns: Mapping[str, np.ndarray]) -> Outputs:
-        y = self.source.predict_columns(columns)
+        y = self._predict(columns)
         if self.task == "regression":
             return Outputs(prediction=np.asarray(y, dtype=np.float64).reshape(-1))
         probabilities = np.asarray(y, dtype=np.float64)
@@ -153,9 +154,16 @@ def load_predictor(bundle: str | os.PathLike | None = None, export: str | os.Pat
     bundle, export = model_file_as_export(bundle, export)
     if export is not None:
         from edgekit.runtime import TensorModel, load
+        from edgekit.runtime.image_model import ImageModel
 
         export = Path(export)
         model = load(export, signature=signature, threads=threads)
+        if isinstance(model, ImageModel):
+            if bundle is not None:
+                check_image_export_matches(Path(bundle), model, export)
+            from edgekit.serve.image_predictor import from_image_model
+
+            return from_image_model(model, name=name or export.stem)
         if isinstance(model, TensorModel):
             if bundle is not None:
                 raise _not_tabular(export, bundle)
@@ -170,6 +178,10 @@ def load_predictor(bundle: str | os.PathLike | None = None, export: str | os.Pat
     if signature is not None or threads is not None:
         raise ConfigError("--signature and --threads apply to model files, not to a bundle's source model",
                           hint="serve an export: edgekit serve BUNDLE --export FILE")
+    if _is_image_bundle(Path(bundle)):
+        from edgekit.serve.image_predictor import from_image_bundle
+
+        return from_image_bundle(bundle, name=name)
     from edgekit.train import load_bundle
 
     loaded = load_bundle(bundle)
@@ -193,6 +205,11 @@ def check_source(bundle: str | os.PathLike | None, export: str | os.PathLike | N
     what a supervisor runs before starting worker processes that would each fail. The
     feature schema, or None for a model file served as plain tensors."""
     bundle, export = model_file_as_export(bundle, export)
+    if bundle is not None and _is_image_bundle(Path(bundle)):
+        from edgekit.train.image_bundle import load_image_bundle
+
+        load_image_bundle(bundle)  # its card and model file are there
+        return None
     schema = read_bundle_schema(Path(bundle)) if bundle is not None else None
     if export is None:
         if schema is None:
@@ -214,6 +231,30 @@ def _not_tabular(export: Path, bundle) -> ConfigError:
     return ConfigError(f"{export.name} is not an edgekit tabular export (it has no feature schema), "
                        f"so it cannot be checked against bundle {bundle}",
                        hint=f"serve the file on its own: edgekit serve {export}")
+
+
+def _is_image_bundle(bundle: Path) -> bool:
+    from edgekit.train.image_bundle import CARD_FILE
+
+    return (bundle / CARD_FILE).is_file()
+
+
+def check_image_export_matches(bundle: Path, model, export: Path) -> None:
+    """An image export served with --export must be one of this image bundle's (same
+    classes and input), or a stale file would answer with the wrong labels."""
+    from edgekit.train.image_bundle import load_image_bundle
+
+    if not _is_image_bundle(bundle):
+        raise _not_tabular(export, bundle) if (bundle / "model_card.json").is_file() else ModelLoadError(
+            f"{bundle}: not an image bundle folder")
+    card = load_image_bundle(bundle).card
+    spec = card.input
+    if (list(model.class_names) != list(card.class_names)
+            or (model.adapter.height, model.adapter.width, model.adapter.channels) != (spec["height"], spec["width"], spec["channels"])):
+        raise ConfigError(f"{export.name} takes {model.adapter.height}x{model.adapter.width}x{model.adapter.channels} "
+                          f"images with classes {list(model.class_names)}, but bundle {bundle} has "
+                          f"{spec['height']}x{spec['width']}x{spec['channels']} and {list(card.class_names)}",
+                          hint="export this bundle again, or pass the bundle the export was made from")
 
 
 def read_bundle_schema(bundle: Path) -> Schema:

@@ -109,9 +109,12 @@ async def timed_requests(target: Target, requests: list[bytes], count: int) -> t
     return samples, errors, received // max(count, 1)
 
 
-async def closed_loop(target: Target, requests: list[bytes], concurrency: int, seconds: float) -> dict:
-    """``concurrency`` clients, each sending its next request as soon as the last returns."""
+async def closed_loop(target: Target, requests: list[bytes], concurrency: int, seconds: float, *,
+                      latencies: bool = False) -> dict:
+    """``concurrency`` clients, each sending its next request as soon as the last returns.
+    With ``latencies`` the result also holds ``latency_ms`` (percentiles of every request)."""
     done = errors = 0
+    samples: list[float] = []
     deadline = time.perf_counter() + seconds
 
     async def client(offset: int) -> None:
@@ -119,12 +122,14 @@ async def closed_loop(target: Target, requests: list[bytes], concurrency: int, s
         connection = Connection(target)
         i = offset
         try:
-            while time.perf_counter() < deadline:
+            while (sent := time.perf_counter()) < deadline:
                 try:
                     status, _ = await connection.send(requests[i % len(requests)])
                 except (ConnectionError, OSError, asyncio.IncompleteReadError, ValueError):
                     await connection.close()
                     status = 0
+                if latencies:
+                    samples.append((time.perf_counter() - sent) * 1e3)
                 done += status == 200
                 errors += status != 200
                 i += concurrency
@@ -134,4 +139,10 @@ async def closed_loop(target: Target, requests: list[bytes], concurrency: int, s
     started = time.perf_counter()
     await asyncio.gather(*(client(k) for k in range(concurrency)))
     elapsed = time.perf_counter() - started
-    return {"concurrency": concurrency, "rows_per_s": done / elapsed, "requests": done, "errors": errors, "seconds": elapsed}
+    result = {"concurrency": concurrency, "rows_per_s": done / elapsed, "requests": done, "errors": errors,
+              "seconds": elapsed}
+    if latencies and samples:
+        from edgekit.benchmarks.stats import LatencyStats
+
+        result["latency_ms"] = LatencyStats.of(samples).to_dict()
+    return result

@@ -102,9 +102,12 @@ def run_bench(bundle: str | os.PathLike, options: BenchOptions | None = None, *,
             edge_results.append(export_row(name, path, manifest, measure_export(path, test_csv, features, device, options.edge)))
             bar.advance()
 
-    cloud_result = None
+    cloud_result = cloud_export = None
     if options.cloud:
         cloud_result = _cloud(bundle, card, test_csv, features, options, show_progress)
+        fastest = fastest_export(edge_results or (remote or {}).get("edge", []), exports)
+        if options.url is None and fastest is not None:
+            cloud_export = _cloud_export(bundle, card, test_csv, features, fastest, options, show_progress)
 
     report = {
         "schema_version": SCHEMA_VERSION,
@@ -122,6 +125,8 @@ def run_bench(bundle: str | os.PathLike, options: BenchOptions | None = None, *,
         "units": {"latency": "ms", "throughput": "rows/s", "size": "bytes", "memory": "MB (peak RSS)"},
         "edge": edge_results,
         "cloud": cloud_result,
+        # The fastest passing export behind the same server: edge against the best cloud too.
+        "cloud_export": cloud_export,
     }
     if remote is not None:
         from edgekit.benchmarks.remote_bench import compare_with_local
@@ -146,14 +151,46 @@ def measured_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     return report["edge"]
 
 
-def _cloud(bundle: Path, card: dict, test_csv: Path, features: list[str], options: BenchOptions, show_progress) -> dict[str, Any]:
+def _test_records(card: dict, test_csv: Path, features: list[str]):
     from edgekit.runtime.io import CsvChunks
     from edgekit.runtime.schema import Schema
 
-    schema = Schema.from_dict(card["schema"])
     chunks = CsvChunks(test_csv, size=1 << 30)
     header, rows = chunks.header, next(iter(chunks))
-    records = [{name: (r[header.index(name)] or None) for name in features} for r in rows]
+    return Schema.from_dict(card["schema"]), [{name: (r[header.index(name)] or None) for name in features} for r in rows]
+
+
+def fastest_export(rows: list[dict[str, Any]], exports: list[tuple[str, Path, Manifest]]) -> tuple[str, Path, Manifest] | None:
+    """The passing export with the lowest measured p50 (here, or on the device when only
+    the device measured), as (name, path, manifest)."""
+    measured = [r for r in rows if r.get("status", "ok") == "ok" and r.get("latency_ms")]
+    if not measured:
+        return None
+    best = min(measured, key=lambda r: r["latency_ms"]["p50"])["name"]
+    return next((e for e in exports if e[0] == best), None)
+
+
+def _cloud_export(bundle: Path, card: dict, test_csv: Path, features: list[str], export: tuple[str, Path, Manifest],
+                  options: BenchOptions, show_progress) -> dict[str, Any]:
+    """The same measurements as the source-model cloud row, with ``edgekit serve BUNDLE
+    --export FILE`` (the export through edgekit.runtime) as the server."""
+    name, path, manifest = export
+    schema, records = _test_records(card, test_csv, features)
+    settings = options.cloud_settings
+    with progress("cloud REST, fastest export", total=1, show=show_progress) as bar:
+        bar.advance(0, description=f"cloud: edgekit serve --export {name}")
+        with running_server(bundle, name=options.model_name, timeout_s=settings.startup_timeout_s,
+                            extra=["--export", str(path)]) as url:
+            result = measure_cloud(url, options.model_name, records, schema, settings)
+        bar.advance()
+    result.update(kind="cloud", name="cloud-export", export=name, format=manifest.format,
+                  quantization=manifest.quantization, family=manifest.source.get("family"),
+                  url=f"edgekit serve --export {name} on 127.0.0.1 (started by the benchmark)")
+    return result
+
+
+def _cloud(bundle: Path, card: dict, test_csv: Path, features: list[str], options: BenchOptions, show_progress) -> dict[str, Any]:
+    schema, records = _test_records(card, test_csv, features)
     settings = options.cloud_settings
     steps = 2 if options.url is None and options.compare_batching else 1
     with progress("cloud REST baseline", total=steps, show=show_progress) as bar:
@@ -227,6 +264,14 @@ def compare(report: dict[str, Any], networks) -> dict[str, Any]:
             "edge_p50_ms": best["latency_ms"]["p50"],
             "speedup": cloud_p50 / best["latency_ms"]["p50"],
         })
+    served = report.get("cloud_export")
+    if served:  # the same networks in front of the fastest export behind the server
+        for row, network in zip(out["per_network"], networks):
+            p50 = served["latency_ms"]["p50"] + network.added_ms(served["request_bytes"], served["response_bytes"])
+            row.update(export_cloud_p50_ms=p50, export_speedup=p50 / best["latency_ms"]["p50"])
+        out["cloud_export"] = {"export": served["export"], "cloud_p50_ms": served["latency_ms"]["p50"],
+                               "source_cloud_p50_ms": cloud["latency_ms"]["p50"],
+                               "ratio": cloud["latency_ms"]["p50"] / served["latency_ms"]["p50"]}
     if same_model:
         fp32 = next((r for r in same_model if r["quantization"] == "fp32"), same_model[0])
         out["same_model"] = {"edge": fp32["name"], "edge_p50_ms": fp32["latency_ms"]["p50"],

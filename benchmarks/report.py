@@ -23,10 +23,34 @@ def edge_rows(report: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+def comparison_columns(report: dict[str, Any]) -> list[str]:
+    columns = ["network", "method", "best edge p50 ms", "cloud p50 ms", "edge faster by"]
+    if report.get("cloud_export"):
+        columns += [f"cloud p50 ms ({report['cloud_export']['export']} served)", "edge faster by"]
+    return columns
+
+
 def comparison_rows(report: dict[str, Any]) -> list[list[Any]]:
     comparison = report["comparison"]
-    return [[c["network"], c["method"], c["edge_p50_ms"], c["cloud_p50_ms"], f"{c['speedup']:.1f}x"]
-            for c in comparison.get("per_network", [])]
+    rows = []
+    for c in comparison.get("per_network", []):
+        row = [c["network"], c["method"], c["edge_p50_ms"], c["cloud_p50_ms"], f"{c['speedup']:.1f}x"]
+        if "export_cloud_p50_ms" in c:
+            row += [c["export_cloud_p50_ms"], f"{c['export_speedup']:.1f}x"]
+        rows.append(row)
+    return rows
+
+
+def cloud_table(cloud: dict[str, Any]) -> list[str]:
+    lat = cloud["latency_ms"]
+    return [
+        f"Latency at concurrency 1: p50 {fmt(lat['p50'])} ms, p90 {fmt(lat['p90'])} ms, p99 {fmt(lat['p99'])} ms; "
+        f"request {cloud['request_bytes']} B, response {cloud['response_bytes']} B, errors {cloud['errors']}.",
+        "",
+        markdown_table(["concurrency", "rows/s", "requests", "errors"],
+                       [[t["concurrency"], t["rows_per_s"], t["requests"], t["errors"]] for t in cloud["throughput"]]),
+        "",
+    ]
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -44,23 +68,17 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     if cloud:
-        lat = cloud["latency_ms"]
-        lines += [
-            "## Cloud baseline (source model behind edgekit serve, KServe V2 REST)",
-            "",
-            f"Latency at concurrency 1: p50 {fmt(lat['p50'])} ms, p90 {fmt(lat['p90'])} ms, p99 {fmt(lat['p99'])} ms; "
-            f"request {cloud['request_bytes']} B, response {cloud['response_bytes']} B, errors {cloud['errors']}.",
-            "",
-            markdown_table(["concurrency", "rows/s", "requests", "errors"],
-                           [[t["concurrency"], t["rows_per_s"], t["requests"], t["errors"]] for t in cloud["throughput"]]),
-            "",
-        ]
+        lines += ["## Cloud baseline (source model behind edgekit serve, KServe V2 REST)", "", *cloud_table(cloud)]
         if cloud.get("batching"):
             bt = cloud["batching"]
             lines += [f"Micro-batching at concurrency {bt['concurrency']}: {fmt(bt['rows_per_s_on'])} rows/s on vs "
                       f"{fmt(bt['rows_per_s_off'])} off (**{bt['ratio']:.2f}x**).", ""]
+        served = report.get("cloud_export")
+        if served:
+            lines += [f"## Cloud with the fastest export ({served['export']} behind edgekit serve --export, KServe V2 REST)",
+                      "", *cloud_table(served)]
         lines += ["## Edge vs cloud", "",
-                  markdown_table(["network", "method", "best edge p50 ms", "cloud p50 ms", "edge faster by"], comparison_rows(report)),
+                  markdown_table(comparison_columns(report), comparison_rows(report)),
                   "", "Network rows marked *modelled* add the profile's round-trip time and transfer time to the measured "
                   f"loopback latency (tc netem available here: {report['netem_available']})."]
         if comparison.get("same_model"):
@@ -101,8 +119,12 @@ def throughput_figure(edge: list[dict[str, Any]], cloud: dict[str, Any] | None, 
 def plots(report: dict[str, Any]) -> list[str]:
     plt = pyplot()
     edge, cloud = report["edge"], report["cloud"]
+    served = report.get("cloud_export")
     series = [r["latency_samples_ms"] for r in edge] + ([cloud["latency_samples_ms"]] if cloud else [])
     labels = [r["name"] for r in edge] + (["cloud (loopback)"] if cloud else [])
+    if served:
+        series.append(served["latency_samples_ms"])
+        labels.append(f"cloud, {served['export']} (loopback)")
     figures = [latency_figure(series, labels, "latency per request, ms (log)", "Latency distribution per variant (batch 1)"),
                throughput_figure(edge, cloud, "batch size (edge) / concurrent clients (cloud)")]
 
@@ -134,8 +156,7 @@ def html_sections(report: dict[str, Any]) -> list[tuple[str, str]]:
     p = report["profile"]
     sections = [("On-device", paragraph(f"Profile {p['name']}: {p['description']}.") + html_table(EDGE_COLUMNS, edge_rows(report)))]
     if report["cloud"]:
-        sections.append(("Edge vs cloud", html_table(["network", "method", "best edge p50 ms", "cloud p50 ms", "edge faster by"],
-                                                     comparison_rows(report))
+        sections.append(("Edge vs cloud", html_table(comparison_columns(report), comparison_rows(report))
                          + paragraph("Modelled rows add round-trip and transfer time to measured loopback latency.", "note")))
     sections.append(("Plots", "".join(plots(report))))
     return sections

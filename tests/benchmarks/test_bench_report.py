@@ -56,3 +56,22 @@ def test_missing_exports_is_a_clear_error(tmp_path, mpg_svm):
 
     with pytest.raises(ConfigError, match="no exports folder"):
         run_bench(mpg_svm.bundle, BenchOptions(exports=(tmp_path / "none",), cloud=False), show_progress=False)
+
+
+@pytest.mark.slow
+def test_the_fastest_export_gets_a_second_cloud_row_with_the_same_fields(report, tmp_path):
+    write_reports(report, tmp_path)
+    data = json.loads((tmp_path / "bench.json").read_text())
+    source, served = data["cloud"], data["cloud_export"]
+    assert source["name"] == "cloud" and served["name"] == "cloud-export" and served["kind"] == "cloud"
+    fastest = min(data["edge"], key=lambda r: r["latency_ms"]["p50"])
+    assert served["export"] == fastest["name"] and served["format"] == fastest["format"]
+    shared = {"latency_ms", "latency_samples_ms", "throughput", "request_bytes", "response_bytes", "errors", "client"}
+    assert shared <= set(source) and shared <= set(served)
+    assert set(served["latency_ms"]) == set(source["latency_ms"])
+    assert [t["concurrency"] for t in served["throughput"]] == [t["concurrency"] for t in source["throughput"]]
+    assert served["errors"] == 0 and served["request_bytes"] == source["request_bytes"]
+    for row in data["comparison"]["per_network"]:
+        assert row["export_cloud_p50_ms"] >= served["latency_ms"]["p50"] and row["export_speedup"] > 0
+    assert data["comparison"]["cloud_export"]["export"] == fastest["name"]
+    assert f"Cloud with the fastest export ({fastest['name']}" in (tmp_path / "bench.md").read_text()

@@ -196,6 +196,10 @@ def show_summary(report) -> None:
     if cloud:
         rows.append(("cloud (REST, loopback)", None, cloud["latency_ms"]["p50"], cloud["latency_ms"]["p99"],
                      max(t["rows_per_s"] for t in cloud["throughput"]), None, None))
+    served = report.get("cloud_export")
+    if served:
+        rows.append((f"cloud, {served['export']} (REST, loopback)", None, served["latency_ms"]["p50"],
+                     served["latency_ms"]["p99"], max(t["rows_per_s"] for t in served["throughput"]), None, None))
     print_table(f"Benchmark ({report['profile']['name']}: {report['profile']['description']})",
                 ["variant", "KB", "p50 ms", "p99 ms", "max rows/s", "cold start ms", "cold RSS MB"], rows)
     comparison = report["comparison"]

@@ -1,7 +1,7 @@
 """The microcontroller section of a conversion report: one row per MCU artifact.
 
 A row says what the model costs on the chip (flash, RAM), which kernels it needs, how
-closely the MCU build reproduces its reference (TFLM vs LiteRT's reference kernels, or
+closely the MCU build reproduces its reference (TFLM vs LiteRT's built-in kernels, or
 emlearn's C vs scikit-learn) and whether it fits the budget. ``to_markdown`` is the table
 ``conversion.md`` includes; ``to_dict`` the JSON rows.
 """
@@ -116,7 +116,7 @@ class McuReport:
         lines = [heading, "",
                  "Flash: the model's bytes (TFLM) or its code and constants compiled for a Cortex-M4F (emlearn). "
                  "RAM: the tensor arena reserved (measured minimum in brackets) or static data. "
-                 "Parity: TFLM against LiteRT's reference kernels, emlearn's C against scikit-learn. "
+                 "Parity: TFLM against LiteRT's built-in kernels (no XNNPACK; they round as TFLM does), emlearn's C against scikit-learn. "
                  "Metric: the source model's (LiteRT's without one) → the MCU build's. "
                  f"Budget: {limits or 'none given'}; the TFLM library and the rest of the firmware come on top.", "",
                  "| target | name | precision | flash | RAM | ops | parity | metric reference → MCU | budget | result |",

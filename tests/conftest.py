@@ -129,6 +129,12 @@ def mpg_nn(tmp_path_factory) -> Built:
 
 
 @pytest.fixture(scope="session")
+def digits_nn(tmp_path_factory) -> Built:
+    """Digits (64 pixel columns, 10 classes), Keras MLP; not converted (tests pick the exports)."""
+    return build(tmp_path_factory.mktemp("digits_nn"), "digits", "target", models=("nn",), convert=False)
+
+
+@pytest.fixture(scope="session")
 def iris_linear(tmp_path_factory) -> Built:
     """Iris, logistic regression (multiclass classification, ONNX label + probabilities)."""
     return build(tmp_path_factory.mktemp("iris"), "iris", "target", models=("linear",))

@@ -103,12 +103,10 @@ def test_tflite_runtime_target_disables_per_channel_dense_quantisation(mpg_nn, t
 
 
 @pytest.mark.slow
-def test_digits_network_int8_is_small_and_keeps_accuracy(tmp_path):
-    from edgekit.train import TrainConfig, train
-
-    bundle = train("digits", TrainConfig(target="target", models=("nn",), quick=True, cv=2), n_jobs=2,
-                   show_progress=False).save(tmp_path / "digits")
-    report = convert(bundle, None, ConvertOptions(formats=("tflite",), quantizations=("fp32", "int8")), show_progress=False)
+def test_digits_network_int8_is_small_and_keeps_accuracy(digits_nn, tmp_path):
+    bundle = digits_nn.bundle
+    report = convert(bundle, tmp_path / "exports", ConvertOptions(formats=("tflite",), quantizations=("fp32", "int8")),
+                     show_progress=False)
     fp32, int8 = report.results
     assert int8.status == "passed"
     # The quantisation's saving is judged on the model itself: both files also carry the
@@ -120,7 +118,7 @@ def test_digits_network_int8_is_small_and_keeps_accuracy(tmp_path):
         content = (report_dir / result.path).read_bytes()
         return len(content) - len(inspect_tflite(content).metadata.get("edgekit", b""))
 
-    report_dir = bundle / "exports"
+    report_dir = tmp_path / "exports"
     assert model_bytes(int8) <= 0.35 * model_bytes(fp32)
     assert int8.size_bytes <= 0.40 * fp32.size_bytes
     source, exported = int8.parity["source_metric"], int8.parity["export_metric"]  # macro F1
@@ -129,7 +127,7 @@ def test_digits_network_int8_is_small_and_keeps_accuracy(tmp_path):
     from edgekit.runtime import load
     import pandas as pd
     test = pd.read_csv(bundle / "data" / "test.csv")
-    prediction = load(bundle / "exports" / "tflite-int8" / "model.tflite").predict(test.drop(columns=["target"]))
+    prediction = load(tmp_path / "exports" / "tflite-int8" / "model.tflite").predict(test.drop(columns=["target"]))
     int8_accuracy = (prediction.values.astype(int) == test["target"].to_numpy()).mean()
     assert accuracy - int8_accuracy <= 0.01
 

@@ -172,6 +172,7 @@ def test_digits_network_converts_to_tflm_within_one_step_on_every_test_row(digit
         code, tflm, tflm_q = bare_tflm(model, r.arena_bytes if q is None else 1 << 20, feed, tmp_path,
                                      keep=-1 if q is None else q)
         assert code == 0
+        assert bare_tflm(model, r.arena_bytes)[0] == 0 and bare_tflm(model, r.arena_bytes - 1024)[0] == 3
         reference, reference_q = litert_reference(model, feed, keep=q)
         got, want = (tflm_q, reference_q) if q is not None else (tflm, reference)
         steps = np.abs(got.astype(np.int64) - want.astype(np.int64)).max(axis=1)

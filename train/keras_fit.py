@@ -23,6 +23,7 @@ The caller copies the trained weights into a fresh exportable model
 from __future__ import annotations
 
 import math
+import random
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -63,15 +64,26 @@ def _keras():
     return import_keras()
 
 
-def dense_stack(keras, h, spec: CoreSpec, *, regularizer=None):
+def dense_stack(keras, h, spec: CoreSpec, *, regularizer=None, seeds: random.Random | None = None):
     """The layers after the preprocessing, shared by the cached core and the saved network
-    (which is built without the training-only regulariser)."""
+    (which is built without the training-only regulariser and gets trained weights).
+
+    ``seeds`` draws each kernel initializer's seed. Unseeded, Keras draws them from Python's
+    process-wide ``random``, which other threads use too (a Dask worker's event loop does),
+    so the same seed could give other initial weights on a worker than here. The draws are
+    the ones ``keras.utils.set_random_seed(spec.seed)`` would give (``randint(1, 1e9)`` per
+    initializer), so the weights are those of the unseeded layers in a quiet process."""
+
+    def kernel():
+        return keras.initializers.GlorotUniform(seed=seeds.randint(1, int(1e9))) if seeds else "glorot_uniform"
+
     for i, width in enumerate(spec.hidden):
-        h = keras.layers.Dense(width, activation="relu", kernel_regularizer=regularizer, name=f"dense_{i}")(h)
+        h = keras.layers.Dense(width, activation="relu", kernel_initializer=kernel(), kernel_regularizer=regularizer,
+                               name=f"dense_{i}")(h)
         if spec.dropout:
             h = keras.layers.Dropout(spec.dropout, seed=spec.seed + i, name=f"dropout_{i}")(h)
     activation = "softmax" if spec.task == "classification" else None
-    return keras.layers.Dense(spec.n_outputs, activation=activation, name="head")(h)
+    return keras.layers.Dense(spec.n_outputs, activation=activation, kernel_initializer=kernel(), name="head")(h)
 
 
 def _loss(keras, spec: CoreSpec):
@@ -97,7 +109,8 @@ class _Core:
             return l2 * keras.ops.sum(keras.ops.square(kernel))
 
         inputs = keras.Input((spec.n_inputs,), name="z")
-        self.model = keras.Model(inputs, dense_stack(keras, inputs, spec, regularizer=penalty), name="edgekit_core")
+        outputs = dense_stack(keras, inputs, spec, regularizer=penalty, seeds=random.Random(spec.seed))
+        self.model = keras.Model(inputs, outputs, name="edgekit_core")
         self.optimizer = keras.optimizers.Adam(1e-3, use_ema=spec.ema, ema_momentum=EMA_MOMENTUM)
         loss = _loss(keras, spec)
         self.model.compile(optimizer=self.optimizer, loss=loss, steps_per_execution=STEPS_PER_CHUNK)

@@ -12,13 +12,14 @@ with 5-fold CV, all) folds, and so on; the survivors of the last round are score
 every fold. All settings are ranked on the same
 folds, so the comparison is paired, and a winner's mean is over exactly the folds an
 exhaustive search would use (``halving=False`` runs that exhaustive search).
+
+Each round's fits run in a local joblib pool or, given a Dask client, on a cluster
+(:mod:`edgekit.train.search_runners`); the pruning between rounds always runs here.
 """
 
 from __future__ import annotations
 
 import math
-import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -123,21 +124,6 @@ def cv_folds(y: np.ndarray, task: str, cv: int, seed: int) -> list[tuple[np.ndar
     return list(KFold(cv, shuffle=True, random_state=seed).split(np.zeros(len(y))))
 
 
-def _fit_and_score(estimator, params, X, y, train_idx, test_idx, metric: Metric):
-    from sklearn.base import clone
-
-    model = clone(estimator).set_params(**params)
-    started = time.perf_counter()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit(X.iloc[train_idx], y[train_idx])
-            score = metric.fn(y[test_idx], model.predict(X.iloc[test_idx]))
-    except Exception as exc:  # a failing configuration is recorded, not fatal
-        return None, time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
-    return score, time.perf_counter() - started, None
-
-
 HALVING_FACTOR = 3
 FIRST_ROUND_FOLDS = 2  # one small fold alone ranked Auto MPG's settings badly (seed 1)
 
@@ -201,14 +187,18 @@ def run_search(
     overrides: dict[str, dict[str, list]] | None = None,
     n_jobs: int = -1,
     halving: bool = True,
+    client: Any = None,
     on_fold: Callable[[str], None] | None = None,
     on_start: Callable[[int], None] | None = None,
     on_note: Callable[[str], None] | None = None,
 ) -> list[CandidateResult]:
     """Cross-validate every candidate's parameter sets (with successive halving unless
     ``halving=False``); return results per candidate. ``on_note`` gets one line per
-    finished halving round and per finished candidate (what, score, time)."""
-    from joblib import Parallel, delayed
+    finished halving round and per finished candidate (what, score, time).
+
+    The fits run in a local pool of ``n_jobs`` workers, or, given a connected Dask
+    ``client``, on its cluster; the rounds and the pruning between them stay here."""
+    from edgekit.train.search_runners import FitJob, dask_runner, local_runner
 
     folds = cv_folds(y, task, cv, seed)
     searches = []
@@ -221,29 +211,21 @@ def run_search(
     if on_start:
         on_start(sum(s.planned_fits() for s in searches))
     note = on_note or (lambda text: None)
-    # loky warns when it recycles a worker that held TensorFlow; the results are unaffected.
-    warnings.filterwarnings("ignore", message="A worker stopped while some jobs", category=UserWarning)
-    # Keras fits run here, in this process, while the scikit-learn fits run in the worker
-    # pool: TensorFlow is imported once instead of once per worker, and each network
-    # architecture is traced once (keras_fit caches it) and reused by the refit.
-    with Parallel(n_jobs=n_jobs, return_as="generator") as runner:  # one worker pool for every round
+    runner = dask_runner(X, y, metric, client) if client is not None else local_runner(X, y, metric, n_jobs)
+    with runner as run:
         for round_index in range(max(len(s.schedule) for s in searches)):
-            pooled, local = [], []
+            jobs = []
             for search in searches:
                 if round_index >= len(search.schedule) or not search.alive:
                     continue
                 start, upto = search.folds_before(round_index), search.schedule[round_index][0]
                 search.pending = len(search.alive) * (upto - start)
-                here = search.candidate.framework == "keras"
+                keras = search.candidate.framework == "keras"
                 for trial in search.alive:
                     for f in range(start, upto):
-                        job = (search.estimator, trial.params, X, y, folds[f][0], folds[f][1], metric)
-                        (local if here else pooled).append(((search, trial), job))
-            outputs = runner(delayed(_fit_and_score)(*job) for _, job in pooled)  # starts dispatching now
-            for key, job in local:
-                _record(key, _fit_and_score(*job), round_index, len(folds), metric, note, on_fold)
-            for i, output in enumerate(outputs):  # to the end, so the pool is free for the next round
-                _record(pooled[i][0], output, round_index, len(folds), metric, note, on_fold)
+                        jobs.append(FitJob((search, trial), search.estimator, trial.params, folds[f][0], folds[f][1], keras))
+            for job, output in run(jobs):
+                _record(job.key, output, round_index, len(folds), metric, note, on_fold)
     results = []
     for search in searches:
         finished = [t for t in search.trials if not t.error and len(t.scores) == len(folds)]

@@ -18,7 +18,7 @@ try:  # fail with the extra to install, not a bare ImportError deep inside a run
     import distributed  # noqa: F401
     import pyarrow  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise MissingDependencyError(exc.name or "dask", "dask", purpose="for --scheduler (batch scoring on Dask)") from exc
+    raise MissingDependencyError(exc.name or "dask", "dask", purpose="for --scheduler (batch scoring and the search on Dask)") from exc
 
 from edgekit.scale.cluster import SchedulerSpec, parse_scheduler  # noqa: E402
 from edgekit.scale.job import ScoreResult, score_to_parquet  # noqa: E402

@@ -109,8 +109,22 @@ class TrainResult:
                          selected_by="requested as the best of its family")
 
 
-def train(data: str | os.PathLike, config: TrainConfig, *, n_jobs: int = -1, show_progress: bool | None = None) -> TrainResult:
-    """Prepare ``data``, cross-validate the candidates, refit and evaluate the winner."""
+def train(data: str | os.PathLike, config: TrainConfig, *, n_jobs: int = -1, show_progress: bool | None = None,
+          scheduler: str | None = None, client: Any = None) -> TrainResult:
+    """Prepare ``data``, cross-validate the candidates, refit and evaluate the winner.
+
+    The cross-validation fits run in ``n_jobs`` local processes, or on a Dask cluster:
+    ``scheduler`` is ``local[:N]`` (a LocalCluster for this run) or ``tcp://HOST:PORT``, or
+    pass a connected ``distributed.Client`` as ``client``. Either way the leaderboard and the
+    winner are the ones a local run finds; the refit of the winner runs here."""
+    if scheduler is not None and client is not None:
+        raise ConfigError("give either scheduler or client, not both")
+    if scheduler is not None:
+        # Connect before preparing anything, so an unusable address fails at once.
+        from edgekit.scale.cluster import connect, parse_scheduler
+
+        with connect(parse_scheduler(scheduler)) as dask_client:
+            return train(data, config, n_jobs=n_jobs, show_progress=show_progress, client=dask_client)
     if config.split not in SPLITS:
         raise ConfigError(f"unknown --split {config.split!r}; choose one of {SPLITS}")
     if config.task is not None and config.task not in TASKS:
@@ -122,11 +136,14 @@ def train(data: str | os.PathLike, config: TrainConfig, *, n_jobs: int = -1, sho
     folds = config.cv if config.cv is not None else min(DEFAULT_FOLDS, len(prepared.y_train))
     config = replace(config, cv=folds)
     with progress("cross-validation", show=show_progress) as bar:
+        if client is not None:
+            bar.note(f"cross-validation on the Dask cluster at {client.scheduler.address} "
+                     f"({len(client.scheduler_info()['workers'])} workers)")
         results = run_search(
             candidates, prepared.x_train, prepared.y_train,
             task=prepared.task, schema=prepared.schema, metric=metric, strategy=config.search,
             n_iter=config.n_iter, cv=folds, seed=config.seed, impute=config.impute, quick=config.quick,
-            overrides=overrides, n_jobs=n_jobs, halving=not config.exhaustive, on_start=bar.total,
+            overrides=overrides, n_jobs=n_jobs, halving=not config.exhaustive, client=client, on_start=bar.total,
             on_fold=lambda name: bar.advance(description=f"cross-validation: {name}"), on_note=bar.note,
         )
     winner = pick_winner(results, metric)

@@ -34,16 +34,20 @@ from edgekit.cli.train_images import image_options
 @click.option("--exhaustive", is_flag=True,
               help="Score every setting on every fold (default: successive halving keeps the best third per round).")
 @click.option("--jobs", type=int, default=-1, show_default=True, help="Parallel fits (-1: all cores).")
+@click.option("--scheduler", default=None, metavar="local[:N]|tcp://HOST:PORT",
+              help="Run the cross-validation fits on a Dask cluster (needs edgekit[dask]; --jobs is then unused).")
 @click.option("--force", is_flag=True, help="Replace an existing --out folder (atomically).")
 @image_options
 def train(data, target, out, task, models, search, search_space, n_iter, cv, metric, test_size, seed, split,
-          categorical, numeric, drop, impute, quick, exhaustive, jobs, force, **image):
+          categorical, numeric, drop, impute, quick, exhaustive, jobs, scheduler, force, **image):
     """Train and select a model on DATA (a .csv/.parquet file or a bundled dataset name), or a CNN on images
     (a folder with one subfolder per class, an .npz with x and y, or digits-images)."""
     from edgekit.runtime.errors import ConfigError
     from edgekit.train.image_data import is_image_source
 
     if is_image_source(data):
+        if scheduler is not None:
+            raise ConfigError("--scheduler runs the search of tables; an image CNN trains in this process")
         from edgekit.cli.train_images import train_images_command
 
         explicit = click.get_current_context().get_parameter_source("n_iter") == click.core.ParameterSource.COMMANDLINE
@@ -67,7 +71,7 @@ def train(data, target, out, task, models, search, search_space, n_iter, cv, met
         numeric=csv_list(numeric), drop=csv_list(drop), impute=impute, search_space=search_space, quick=quick,
         exhaustive=exhaustive,
     )
-    result = run_train(data, config, n_jobs=jobs)
+    result = run_train(data, config, n_jobs=jobs, scheduler=scheduler)
     path = result.save(out, replace=force)
     report_training(result.card)
     click.echo(f"bundle written to {path}")

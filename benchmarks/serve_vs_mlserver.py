@@ -6,10 +6,10 @@ The pipeline is what ``edgekit train auto-mpg --target mpg --models svm`` makes
 (ColumnTransformer + SVR; trained once into ``--work`` when no ``--bundle`` is given).
 ``edgekit serve BUNDLE`` serves its source model; MLServer 1.7.1 (mlserver-sklearn, in a
 venv of its own made by ``edgekit.benchmarks.mlserver_peer``) serves the same fitted
-pipeline, pickled with joblib for it (benchmark only). Both get one worker (edgekit: one
-process; MLServer: ``parallel_workers`` inference processes behind its HTTP process) and
-micro-batching of up to 32 rows with a 2 ms window, and both are driven by the same
-load generator (``edgekit.benchmarks.http_load``, in this process) sending byte-identical
+pipeline, pickled with joblib for it (benchmark only). Both run as one process (MLServer
+with ``parallel_workers=0``, its most efficient setting here; ``--mlserver-workers 1``
+puts its inference in a worker process behind the HTTP one), with micro-batching of up
+to 32 rows in a 2 ms window, and both are driven by the same load generator (``edgekit.benchmarks.http_load``, in this process) sending byte-identical
 KServe V2 requests: one row each, one FP32 [1, 1] tensor per feature and
 ``parameters.content_type = "pd"`` (what MLServer needs to hand the pipeline a
 DataFrame; edgekit ignores it). Before any timing both servers must answer the test rows
@@ -49,6 +49,7 @@ class Peer:
     model: str
     output: str
     pids: Callable[[], list[int]] = field(default=lambda: [], repr=False)
+    triton_stats: bool = False  # GET /v2/models/NAME/stats gives inference/execution counts (edgekit, Triton)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,15 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return total
 
 
+def model_call_counts(peer: Peer) -> tuple[int, int]:
+    """(rows predicted, model calls) so far, from the Triton-style statistics endpoint."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{peer.url}/v2/models/{peer.model}/stats", timeout=10) as response:
+        stats = json.loads(response.read())["model_stats"][0]
+    return stats["inference_count"], stats["execution_count"]
+
+
 def measure(peers: Sequence[Peer], bodies: list[bytes], settings: Settings) -> dict[str, Any]:
     """Round-robin closed-loop runs; per (server, concurrency) every run and the fastest."""
     runs: dict[str, dict[int, list[dict]]] = {p.label: {c: [] for c in settings.concurrency} for p in peers}
@@ -118,10 +128,14 @@ def measure(peers: Sequence[Peer], bodies: list[bytes], settings: Settings) -> d
         requests = [target.request(b) for b in bodies]
         await timed_requests(target, requests, settings.warmup_requests)
         pids = peer.pids()
+        counts = model_call_counts(peer) if peer.triton_stats else None
         before = cpu_seconds(pids)
         result = await closed_loop(target, requests, concurrency, settings.seconds, latencies=True)
         used = cpu_seconds(pids) - before
         result["cpu_ms_per_request"] = used * 1e3 / result["requests"] if result["requests"] and pids else None
+        if counts is not None:
+            rows, calls = (a - b for a, b in zip(model_call_counts(peer), counts))
+            result["rows_per_model_call"] = rows / calls if calls else None
         return result
 
     for round_no in range(settings.repeat):
@@ -193,7 +207,7 @@ def run(bundle: Path, *, venv: Path, work: Path, settings: Settings, mlserver_se
     extra = [] if batching else ["--no-batching"]
     with serve_in_subprocess(bundle, "--name", MODEL_NAME, *extra, timeout=180) as server, \
             MLServerProcess(mlserver, folder, http_port=http, name=MODEL_NAME) as peer:
-        peers = [Peer("edgekit serve", server.url, MODEL_NAME, "prediction", lambda: [server.process.pid]),
+        peers = [Peer("edgekit serve", server.url, MODEL_NAME, "prediction", lambda: [server.process.pid], True),
                  Peer(f"MLServer {_mlserver_version()}", peer.url, MODEL_NAME, "predict", peer.pids)]
         for p in peers:
             check_answers(p, bodies, expected)
@@ -222,7 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="per run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per server and concurrency (fastest kept)")
     parser.add_argument("--concurrency", default="1,32")
-    parser.add_argument("--mlserver-workers", type=int, default=1, help="MLServer parallel_workers")
+    parser.add_argument("--mlserver-workers", type=int, default=0,
+                        help="MLServer parallel_workers (0, the default: inference in its one process, like edgekit)")
     parser.add_argument("--json", type=Path, help="write every run here")
     args = parser.parse_args(argv)
     settings = Settings(concurrency=tuple(int(c) for c in args.concurrency.split(",")), seconds=args.seconds,
@@ -241,7 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{settings.repeat}; edgekit: {result['settings']['edgekit']}; MLServer: {result['settings']['mlserver']}")
     print(table(result, labels, settings.concurrency))
     for c, r in ratios(result, labels[0], labels[1]).items():
-        print(f"edgekit/MLServer throughput at concurrency {c}: {r:.2f}x")
+        filled = result["best"][labels[0]][c].get("rows_per_model_call")
+        print(f"edgekit/MLServer throughput at concurrency {c}: {r:.2f}x"
+              + ("" if filled is None else f" (edgekit: {filled:.1f} rows per model call)"))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1, default=str))
     return 0

@@ -21,7 +21,7 @@ def test_harness_measures_two_servers_with_the_same_requests(mpg_svm):
     expected = bundle.source_model().predict_rows(rows)
     with serve_in_subprocess(mpg_svm.bundle, "--name", MODEL_NAME) as server:
         pid = server.process.pid
-        peers = [Peer("edgekit serve", server.url, MODEL_NAME, "prediction", lambda: [pid]),
+        peers = [Peer("edgekit serve", server.url, MODEL_NAME, "prediction", lambda: [pid], triton_stats=True),
                  Peer("fake peer (the same edgekit server)", server.url, MODEL_NAME, "prediction", lambda: [pid])]
         for peer in peers:
             check_answers(peer, bodies, expected)
@@ -35,6 +35,7 @@ def test_harness_measures_two_servers_with_the_same_requests(mpg_svm):
             assert best["errors"] == 0 and best["requests"] > 0 and best["cpu_ms_per_request"] > 0
             assert best["latency_ms"]["count"] == best["requests"] and best["latency_ms"]["p99"] >= best["latency_ms"]["p50"]
             assert best["rows_per_s"] == max(r["rows_per_s"] for r in result["runs"][label][c])
+    assert all(r["rows_per_model_call"] >= 1 for r in result["runs"]["edgekit serve"][4])
     assert set(ratios(result, "edgekit serve", "fake peer (the same edgekit server)")) == {1, 4}
     text = table(result, [p.label for p in peers], (1, 4))
     assert text.splitlines()[0].split()[:4] == ["server", "conc", "rows/s", "p50"] and len(text.splitlines()) == 5

@@ -105,9 +105,10 @@ def _one_thread() -> None:
 
 @contextlib.contextmanager
 def dask_runner(X: pd.DataFrame, y: np.ndarray, metric: Metric, client) -> Iterator[Run]:
-    """Every fit, the networks' included, as one task on the cluster; the data is scattered
-    once per search and fetched by each worker once."""
-    X_remote, y_remote = client.scatter([X, y], hash=False)
+    """Every fit, the networks' included, as one task on the cluster. The data is sent once
+    per search, to every worker: scattered data cannot be recomputed, so a copy on one worker
+    only would be lost with that worker, and with it every fit still to run."""
+    X_remote, y_remote = client.scatter([X, y], hash=False, broadcast=True)
 
     def run(jobs: list[FitJob]) -> Iterator[tuple[FitJob, Output]]:
         # The networks first: the longest fits start first and the short ones fill in behind.

@@ -16,6 +16,10 @@ Each mode runs in a fresh process; cluster start-up is timed apart from the job;
 rows/s, peak RSS per worker and the issue-13 ratios: 2 workers >= 1.6x 1 worker, 1 worker
 >= 0.8x single-process, per-worker peak RSS < 300 MB (meaningful from 20 million rows).
 
+The same run then times the model search on the same job list locally and on a 2-worker
+LocalCluster (``edgekit.benchmarks.scale_search``; ``--no-search`` skips it, ``--search-only``
+runs only it) and prints both wall times, their ratio and whether the winners agree.
+
 Without ``--model`` a small SVR is trained on the embedded Auto MPG data and exported to
 ONNX (edgekit.train + edgekit.convert, about 15 s).
 """
@@ -30,6 +34,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from edgekit.benchmarks.scale_search import DEFAULT_MODELS as DEFAULT_SEARCH_MODELS
+from edgekit.benchmarks.scale_search import measure_search, render_search
 
 FEATURES = ["cylinders", "displacement", "horsepower", "weight", "acceleration", "model_year", "origin"]
 TARGETS = {"rows_per_s_2_vs_1_worker": 1.6, "rows_per_s_1_worker_vs_single": 0.8, "worker_peak_rss_mb": 300}
@@ -264,12 +271,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=1, help="run the Parquet modes this often, interleaved; keep the best")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the data here (default: a temp folder)")
     parser.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
+    search = parser.add_argument_group("search timing (local vs a 2-worker cluster)")
+    search.add_argument("--no-search", action="store_true", help="skip the search timing")
+    search.add_argument("--search-only", action="store_true", help="time only the search (no batch scoring)")
+    search.add_argument("--search-data", default="auto-mpg", help="a bundled dataset name or a CSV/Parquet file")
+    search.add_argument("--search-target", default="mpg")
+    search.add_argument("--search-models", default=",".join(DEFAULT_SEARCH_MODELS))
+    search.add_argument("--search-cv", type=int, default=5)
+    search.add_argument("--search-quick", action="store_true", help="the quick grids")
+    search.add_argument("--search-jobs", type=int, default=2, help="local pool size (default: 2, the cluster's workers)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="edgekit-scale-") as tmp:
-        workdir = args.workdir or Path(tmp)
-        report = measure(args.rows, files=args.files, model=args.model, workdir=workdir, batch_size=args.batch_size,
-                         csv=not args.no_csv, repeat=args.repeat)
-    print(render(report))
+    report = {}
+    if not args.search_only:
+        with tempfile.TemporaryDirectory(prefix="edgekit-scale-") as tmp:
+            workdir = args.workdir or Path(tmp)
+            report = measure(args.rows, files=args.files, model=args.model, workdir=workdir, batch_size=args.batch_size,
+                             csv=not args.no_csv, repeat=args.repeat)
+        print(render(report))
+    if not args.no_search:
+        report["search"] = measure_search(data=args.search_data, target=args.search_target,
+                                          models=tuple(args.search_models.split(",")), cv=args.search_cv,
+                                          quick=args.search_quick, workers=2, n_jobs=args.search_jobs)
+        print(("\n" if not args.search_only else "") + render_search(report["search"]))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

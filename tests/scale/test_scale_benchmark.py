@@ -17,7 +17,7 @@ def test_scale_benchmark_runs_every_mode_on_the_same_rows(svm_input, scale_tools
     report_path, workdir = tmp_path / "scale.json", tmp_path / "work"
     done = subprocess.run([sys.executable, "-m", "edgekit.benchmarks.scale", "--rows", "3000", "--files", "3",
                            "--model", str(svm_input.model), "--batch-size", "512", "--workdir", str(workdir),
-                           "--json", str(report_path)], capture_output=True, text=True, env=scale_tools.env, timeout=600)
+                           "--json", str(report_path), "--no-search"], capture_output=True, text=True, env=scale_tools.env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(report_path.read_text())
     assert set(report["modes"]) == {"single-process edgekit predict (CSV)", "single-process scale scorer (Parquet, no Dask)",
@@ -35,3 +35,18 @@ def test_scale_benchmark_runs_every_mode_on_the_same_rows(svm_input, scale_tools
     for folder in ("single-parquet", "dask-1", "dask-2"):
         parts = pd.read_parquet(workdir / folder)
         assert {int(i): f"{v:.9g}" for i, v in zip(parts["row_id"], parts["prediction"])} == single
+
+
+def test_search_timing_runs_the_same_job_list_locally_and_on_two_workers(scale_tools, tmp_path):
+    report_path = tmp_path / "search.json"
+    done = subprocess.run([sys.executable, "-m", "edgekit.benchmarks.scale", "--search-only", "--search-models", "linear,svm",
+                           "--search-quick", "--search-cv", "2", "--search-jobs", "1", "--json", str(report_path)],
+                          capture_output=True, text=True, env=scale_tools.env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    search = json.loads(report_path.read_text())["search"]
+    local, cluster = search["local"], search["cluster"]
+    assert local["fits"] == cluster["fits"] == 2 * (3 + 4)  # linear 3 and svm 4 quick settings, 2 folds each
+    assert search["same_winner_and_leaderboard"] and search["max_cv_mean_difference"] == 0
+    assert search["cluster_vs_local_wall_time"] == cluster["seconds"] / local["seconds"]
+    for line in ("cluster / local wall time", "same winner and leaderboard: yes", "2 workers x 1 thread", "load average"):
+        assert line in done.stdout

@@ -134,7 +134,8 @@ def _result(future) -> Output:
     except EdgekitError:
         raise
     except ImportError as exc:  # the worker's environment, not the setting, is at fault
-        raise MissingDependencyError(exc.name or str(exc), "train", purpose="on every Dask worker for train --scheduler") from None
+        raise MissingDependencyError(exc.name or str(exc), "train",
+                                     purpose="on every Dask worker for train --scheduler") from None
     except Exception as exc:  # a job that killed its workers, a lost scheduler, ...
         raise EdgekitError(f"a search job failed on the Dask cluster ({type(exc).__name__}: {str(exc)[:300]})",
                            hint="check the workers' logs; the same search runs locally without --scheduler") from None

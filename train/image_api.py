@@ -18,6 +18,7 @@ from edgekit.train.image_bundle import Split, save_image_bundle
 from edgekit.train.image_card import ImageModelCard, image_metrics, pixel_statistics
 from edgekit.train.image_cnn import INPUT_NAME, OUTPUT_NAME, Augmentation, default_augmentation, predict_proba, stages_for
 from edgekit.train.image_data import MIN_PER_CLASS, ImageDataset, load_images, split_indices
+from edgekit.train.image_plots import misclassified
 from edgekit.train.image_search import leaderboard, run_search
 
 
@@ -128,6 +129,7 @@ def train_images(data: str | os.PathLike, config: ImageTrainConfig | None = None
         config=config.to_dict(),
         library_versions=library_versions(keras=True),
         edgekit_version=edgekit.__version__,
+        misclassified=misclassified(splits["test"].y, test_proba, splits["test"].ids, dataset.class_names),
     )
     return ImageTrainResult(card, model, splits, config)
 

@@ -6,6 +6,7 @@ Layout::
     BUNDLE/model.keras                 (loaded with safe_mode=True)
     BUNDLE/data/images.npz             x_<split> uint8 [n,h,w,c], y_<split> int64, ids_<split> str
                                        for split in train, validation, test (no pickle)
+    BUNDLE/misclassified.png           the card's misclassified test images (when there are any)
 
 The card's name differs from the tabular ``model_card.json`` so no tabular stage mistakes
 an image bundle for a table's.
@@ -25,6 +26,7 @@ import numpy as np
 from edgekit.runtime.errors import ModelLoadError
 from edgekit.runtime.io import atomic_directory, write_text
 from edgekit.train.image_card import ImageModelCard
+from edgekit.train.image_plots import FIGURE_FILE, draw_misclassified
 
 CARD_FILE = "image_card.json"
 MODEL_FILE = "model.keras"
@@ -54,6 +56,8 @@ def save_image_bundle(out: str | os.PathLike, card: ImageModelCard, model: Any, 
             arrays.update({f"x_{name}": split.x, f"y_{name}": split.y, f"ids_{name}": split.ids.astype(str)})
         np.savez_compressed(tmp / IMAGES_FILE, **arrays)
         write_text(tmp / CARD_FILE, card.to_json())
+        if "test" in splits:
+            draw_misclassified(splits["test"].x, card.misclassified, tmp / FIGURE_FILE)
     return out
 
 

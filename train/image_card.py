@@ -42,6 +42,7 @@ class ImageModelCard:
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     kind: str = KIND
     card_version: int = CARD_VERSION
+    misclassified: list[dict[str, Any]] = field(default_factory=list)  # image_plots.misclassified
 
     @property
     def skipped(self) -> list[dict[str, str]]:

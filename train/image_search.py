@@ -2,9 +2,11 @@
 
 k-fold cross-validation would train a CNN k times per point; instead each trial trains
 once on the training split with early stopping on the validation split, which also picks
-the winner. The first trial is the default point (width 16, learning rate 1e-3) so that a
+the winner. The first trial is the default point (width 16 or the minimum, learning rate 1e-3) so that a
 budget of one trial is still a sound model; the others are drawn by scikit-learn's
-``ParameterSampler`` (learning rate log-uniform, width from a list). ``time_budget``
+``ParameterSampler`` (learning rate log-uniform, width from a list). Widths are raised to
+``image_cnn.min_width`` for the network's stages (32 for a one-stage network on 8x8
+images): narrower ones are too small for int8 to pay off in file size. ``time_budget``
 stops starting new trials once that many seconds have passed. A trial that fails is a
 row with its error, never the end of the run.
 """
@@ -18,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgekit.runtime.errors import DataError
-from edgekit.train.image_cnn import Augmentation, CnnParams, build_cnn, fit
+from edgekit.train.image_cnn import Augmentation, CnnParams, build_cnn, fit, min_width, stages_for
 
 DEFAULT_PARAMS = CnnParams()
 WIDTHS = (8, 16, 32)
@@ -43,12 +45,18 @@ class ImageTrial:
                 "fit_seconds": round(self.seconds, 2), "weights": self.weights, "error": self.error}
 
 
-def parameter_points(n_iter: int, seed: int, *, separable: bool) -> list[CnnParams]:
+def search_widths(stages: int) -> tuple[int, ...]:
+    """WIDTHS, each at least ``min_width(stages)`` (duplicates dropped)."""
+    floor = min_width(stages)
+    return tuple(sorted({max(w, floor) for w in WIDTHS}))
+
+
+def parameter_points(n_iter: int, seed: int, *, separable: bool, stages: int) -> list[CnnParams]:
     from scipy.stats import loguniform
     from sklearn.model_selection import ParameterSampler
 
-    first = replace(DEFAULT_PARAMS, separable=separable)
-    space = {"learning_rate": loguniform(*LEARNING_RATE_RANGE), "width": list(WIDTHS)}
+    first = replace(DEFAULT_PARAMS, separable=separable, width=max(DEFAULT_PARAMS.width, min_width(stages)))
+    space = {"learning_rate": loguniform(*LEARNING_RATE_RANGE), "width": list(search_widths(stages))}
     drawn = ParameterSampler(space, n_iter=max(0, n_iter - 1), random_state=seed)
     return [first] + [replace(first, width=int(p["width"]), learning_rate=float(p["learning_rate"])) for p in drawn]
 
@@ -62,11 +70,12 @@ def run_search(train: tuple[np.ndarray, np.ndarray], validation: tuple[np.ndarra
     from edgekit.train.tf_env import import_keras
 
     keras = import_keras()
-    points = parameter_points(n_iter, seed, separable=separable)
+    shape = tuple(int(d) for d in train[0].shape[1:])
+    stages = stages_for(*(network_size or shape[:2]))
+    points = parameter_points(n_iter, seed, separable=separable, stages=stages)
     started = time.perf_counter()
     trials: list[ImageTrial] = []
     best_model, best = None, None
-    shape = tuple(int(d) for d in train[0].shape[1:])
     for number, params in enumerate(points, 1):
         if time_budget is not None and trials and time.perf_counter() - started > time_budget:
             break

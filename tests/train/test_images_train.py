@@ -44,6 +44,38 @@ def test_digits_cnn_is_far_above_chance_on_scikit_learns_labels(bundle):
     assert bundle.card.test_metrics["accuracy"] == pytest.approx(accuracy)
 
 
+def test_the_card_lists_the_misclassified_test_images_and_the_bundle_draws_them(bundle):
+    from PIL import Image
+
+    test = bundle.split("test")
+    proba = _keras_proba(bundle, test.x)
+    wrong = np.flatnonzero(proba.argmax(1) != test.y)
+    listed = bundle.card.misclassified
+    names = bundle.card.class_names
+    assert sorted(item["index"] for item in listed) == sorted(wrong.tolist())[:100]
+    for item in listed:
+        i = item["index"]
+        assert item["id"] == test.ids[i] and item["true"] == names[test.y[i]]
+        assert item["predicted"] == names[proba[i].argmax()] and item["probability"] == pytest.approx(proba[i].max(), abs=1e-5)
+    assert [item["probability"] for item in listed] == sorted((item["probability"] for item in listed), reverse=True)
+    figure = bundle.path / "misclassified.png"
+    assert figure.is_file() == bool(listed)
+    if listed:
+        with Image.open(figure) as image:
+            assert image.format == "PNG" and min(image.size) > 100
+
+
+def test_no_mistakes_draw_no_figure(tmp_path):
+    from edgekit.train.image_plots import draw_misclassified, misclassified
+
+    proba = np.asarray([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    mistakes = misclassified(np.asarray([0, 1, 1]), proba, ["a", "b", "c"], ["zero", "one"])
+    assert mistakes == [{"index": 2, "id": "c", "true": "one", "predicted": "zero", "probability": 0.6}]
+    images = np.zeros((3, 8, 8, 3), np.uint8)
+    assert draw_misclassified(images, [], tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
+    assert draw_misclassified(images, mistakes, tmp_path / "one.png").is_file()
+
+
 def test_splits_are_disjoint_stratified_and_cover_every_digit(bundle):
     ids = {name: set(bundle.split(name).ids) for name in ("train", "validation", "test")}
     assert not (ids["train"] & ids["test"]) and not (ids["train"] & ids["validation"]) and not (ids["validation"] & ids["test"])
@@ -101,6 +133,21 @@ def test_separable_blocks_resizing_and_stages_follow_the_options():
     assert tuple(resized.output.shape) == (None, 3)
 
 
+def test_search_widths_give_the_last_blocks_at_least_64_filters():
+    from edgekit.train.image_cnn import CnnParams, build_cnn, stages_for
+    from edgekit.train.image_search import WIDTHS, parameter_points, search_widths
+
+    assert search_widths(1) == (32,) and search_widths(2) == (16, 32) and search_widths(3) == tuple(WIDTHS)
+    for side in (8, 16, 32):
+        stages = stages_for(side, side)
+        points = parameter_points(6, 0, separable=False, stages=stages)
+        assert points[0].width == max(16, 64 // 2**stages) and points[0].learning_rate == 1e-3
+        assert {p.width for p in points} <= set(search_widths(stages))
+    # The last convolution of the narrowest 8x8 network has 64 filters.
+    model = build_cnn((8, 8, 1), 10, CnnParams(width=search_widths(1)[0]))
+    assert [layer for layer in model.layers if type(layer).__name__ == "Conv2D"][-1].filters == 64
+
+
 def test_the_search_draws_points_keeps_a_leaderboard_and_stops_at_its_time_budget(tmp_path):
     from edgekit.train.image_api import ImageTrainConfig, train_images
 
@@ -114,7 +161,8 @@ def test_the_search_draws_points_keeps_a_leaderboard_and_stops_at_its_time_budge
     board = searched.card.leaderboard
     assert sorted(r["trial"] for r in board) == [1, 2]
     first = next(r for r in board if r["trial"] == 1)
-    assert first["params"] == {"width": 16, "separable": False, "learning_rate": 0.001, "dropout": 0.2}
+    # 8x8 images: one stage, so the default width 16 is raised to 32 (64 filters in the last blocks)
+    assert first["params"] == {"width": 32, "separable": False, "learning_rate": 0.001, "dropout": 0.2}
     assert len({(r["params"]["width"], r["params"]["learning_rate"]) for r in board}) == 2  # a drawn point
     assert [r["rank"] for r in board] == [1, 2]
     accuracies = [r["val_accuracy"] for r in board]

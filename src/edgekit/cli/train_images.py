@@ -74,6 +74,8 @@ def train_images_command(data: str, out: Path | None, *, n_iter: int | None, see
     result = train_images(data, config)
     path = result.save(out, replace=force)
     report_image_training(result.card)
+    if result.card.misclassified:
+        click.echo(f"{len(result.card.misclassified)} misclassified test image(s) drawn in {path / 'misclassified.png'}")
     click.echo(f"bundle written to {path}")
 
 

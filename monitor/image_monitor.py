@@ -6,7 +6,7 @@ The log (written by ``load(model, log=...)``, ``edgekit predict MODEL FOLDER --l
 statistic is graded like a numeric feature (PSI on the training split's deciles, KS
 against its values), the predicted classes like a categorical one (PSI, chi-square) and
 the confidence (top probability) like a numeric one, against the logged model's answers
-on the validation split (:mod:`edgekit.monitor.image_reference`). With actuals, accuracy
+on the test split (:mod:`edgekit.monitor.image_reference`). With actuals, accuracy
 per window is graded against the card's test accuracy.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.monitor.drift import Thresholds, categorical_drift, numeric_drift
-from edgekit.monitor.image_reference import prediction_reference, save_reference, statistics_reference
+from edgekit.monitor.image_reference import LOG_DECIMALS, prediction_reference, save_reference, statistics_reference
 from edgekit.monitor.performance import evaluate_performance, label_text
 from edgekit.monitor.report import PREDICTION, MonitorReport
 from edgekit.runtime.errors import DataError
@@ -73,8 +73,11 @@ def run_image_monitor(log: str | os.PathLike, bundle: Any, *, actuals: Any = Non
             from edgekit.train.card import numeric_summary
 
             summary = numeric_summary(predictions.confidence)
-            features.append(numeric_drift(CONFIDENCE, data.probabilities.max(axis=1), summary, predictions.confidence,
-                                          thresholds))
+            # The log rounds float32 probabilities (0.99609375 is read back as 0.99609399):
+            # both sides on one 1e-6 grid, or an int8 model's tied confidences (k/256) would
+            # sit on either side of each other and KS would see a shift that is not there.
+            live = np.round(data.probabilities.max(axis=1).astype(np.float64), LOG_DECIMALS)
+            features.append(numeric_drift(CONFIDENCE, live, summary, predictions.confidence, thresholds))
     performance = None
     if actuals is not None:
         name = metric or "accuracy"

@@ -6,9 +6,10 @@
   the first monitor run, so a bundle later shipped without ``data/images.npz`` still
   monitors (KS then uses pseudo-samples from the percentiles).
 * **Predictions**: the predicted classes and the confidence (top probability) of the
-  *logged* model on the validation split, held out from training, so its confidence is
-  what unseen images of the training distribution get (training images would set the bar
-  too high). The model is found by the sha256 the log records: one of the bundle's
+  *logged* model on the test split, the only images held out from both fitting and model
+  selection: training images set the bar too high, and so does the validation split,
+  which early stopping and the search chose the model on (measured: 67 % of validation
+  images above 0.992 confidence vs 47 % of test images, a KS alert on unchanged data). The model is found by the sha256 the log records: one of the bundle's
   exports, or its Keras source model.
 """
 
@@ -124,15 +125,15 @@ def read_saved(bundle) -> dict[str, Any] | None:
 
 def prediction_reference(bundle, model_ids: Sequence[str], notes: list[str]) -> tuple[str | None, PredictionReference]:
     """(model id, reference): predicted classes and confidence of the logged model on the
-    validation split, or as saved for that model when the bundle has no images."""
+    test split, or as saved for that model when the bundle has no images."""
     from edgekit.train.card import categorical_summary
     import pandas as pd
 
     names = list(bundle.card.class_names)
     try:
-        split_name, split = "validation", bundle.split("validation")
+        split_name, split = "test", bundle.split("test")
         if not len(split.x):
-            split_name, split = "test", bundle.split("test")
+            split_name, split = "validation", bundle.split("validation")
     except ModelLoadError as exc:
         saved = (read_saved(bundle) or {}).get("predictions", {})
         for model_id in dict.fromkeys(reversed(list(model_ids))):

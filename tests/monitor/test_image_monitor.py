@@ -92,7 +92,7 @@ def test_a_rotated_stream_alerts_on_orientation_classes_and_confidence(digits, s
     assert statuses["edge_orientation"] == "alert" and statuses["confidence"] == "alert"
     assert statuses["brightness"] == "ok"  # a rotation changes no brightness statistic
     assert report.prediction.status == "alert" and "prediction" in report.drifted
-    assert any("validation split" in note for note in report.notes)
+    assert any("test split" in note for note in report.notes)
 
 
 def test_actuals_grade_accuracy_as_sklearn_computes_it(digits, splits, tmp_path):

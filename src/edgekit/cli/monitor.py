@@ -51,7 +51,7 @@ def monitor(log, bundle, actuals, id_column, target_column, window, metric, mode
     An image bundle (its log holds per-image statistics, never pixels): brightness,
     contrast, sharpness, clipped shares and edge orientation (and RGB channel mean/std)
     against the training images, predicted classes and confidence against the logged
-    model's answers on the validation split; --actuals give accuracy per window (target
+    model's answers on the test split; --actuals give accuracy per window (target
     column 'label').
 
     Exit code 0 when every check is ok, 1 on a warning, 3 on an alert; 2 when the

@@ -141,16 +141,16 @@ async def model_version_statistics(model_name: str, model_version: str, request:
 @v2_router.post("/v2/models/{model_name}/infer", response_model=InferenceResponse, responses=ERRORS,
                 openapi_extra=_body("InferenceRequest", BINARY_HEADER))
 async def infer(model_name: str, request: Request) -> Response:
-    return await _infer(state_of(request), request, model_name, None)
+    return await infer_request(state_of(request), request, model_name, None)
 
 
 @v2_router.post("/v2/models/{model_name}/versions/{model_version}/infer", response_model=InferenceResponse,
                 responses=ERRORS, openapi_extra=_body("InferenceRequest", BINARY_HEADER))
 async def infer_version(model_name: str, model_version: str, request: Request) -> Response:
-    return await _infer(state_of(request), request, model_name, model_version)
+    return await infer_request(state_of(request), request, model_name, model_version)
 
 
-async def _infer(state: ServeState, request: Request, model_name: str, model_version: str | None) -> Response:
+async def infer_request(state: ServeState, request: Request, model_name: str, model_version: str | None) -> Response:
     state.check_model(model_name, model_version)
     with state.batcher.in_flight():
         return await _infer_in_flight(state, request)
@@ -203,16 +203,16 @@ tfserving_router = APIRouter(tags=["TensorFlow Serving REST API"])
 @tfserving_router.post("/v1/models/{model_name}:predict", response_model=PredictResponse, responses=ERRORS,
                        openapi_extra=_body("PredictRequest"))
 async def predict(model_name: str, request: Request) -> Response:
-    return await _predict(state_of(request), request, model_name, None)
+    return await predict_request(state_of(request), request, model_name, None)
 
 
 @tfserving_router.post("/v1/models/{model_name}/versions/{model_version}:predict", response_model=PredictResponse,
                        responses=ERRORS, openapi_extra=_body("PredictRequest"))
 async def predict_version(model_name: str, model_version: str, request: Request) -> Response:
-    return await _predict(state_of(request), request, model_name, model_version)
+    return await predict_request(state_of(request), request, model_name, model_version)
 
 
-async def _predict(state: ServeState, request: Request, model_name: str, model_version: str | None) -> Response:
+async def predict_request(state: ServeState, request: Request, model_name: str, model_version: str | None) -> Response:
     state.check_model(model_name, model_version)
     with state.batcher.in_flight():
         return await _predict_in_flight(state, request)

@@ -44,6 +44,7 @@ class FileBenchOptions:
     runs: int | None = None
     quick: bool = False
     inputs: Path | None = None  # .npz of arrays named like the inputs
+    inputs_per_file: dict[str, Path] = field(default_factory=dict)  # str(path) -> its own .npz (input names differ per file)
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     seed: int = 0
     signature: str | None = None
@@ -107,7 +108,7 @@ def worker_args(path, device: DeviceProfile, settings: EdgeSettings, options: Fi
             "--batch-sizes", ",".join(str(b) for b in settings.batch_sizes),
             "--throughput-seconds", str(settings.throughput_seconds), "--seed", str(options.seed),
             "--shapes", json.dumps({k: list(v) for k, v in options.shapes.items()})]
-    inputs = inputs if inputs is not None else options.inputs
+    inputs = inputs if inputs is not None else options.inputs_per_file.get(str(path), options.inputs)
     if inputs is not None:
         args += ["--inputs", str(inputs)]
     if options.signature is not None:

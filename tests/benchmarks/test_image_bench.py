@@ -81,3 +81,15 @@ def test_cloud_row_sends_a_real_png_and_reports_its_bytes(digits, tmp_path):
     # the mean over the 16 distinct request bodies: each near one PNG body's size
     assert abs(cloud["request_bytes"] - len(body)) < len(body)
     assert report["comparison"]["edge_vs_cloud"][0]["name"] == cloud["name"]
+
+
+def test_image_demo_writes_the_report_set_from_an_injected_bundle(digits, tmp_path):
+    from edgekit.demo_images import run_image_demo
+
+    one = FileBenchOptions(edge=TINY, cloud_settings=CLOUD)
+    demo = run_image_demo(tmp_path / "run", cloud=False, show_progress=False, bundle=digits.bundle, bench_options=one)
+    for name in ("report.md", "report.html", "bench.json", "bench.md"):
+        assert (demo.out / name).is_file(), name
+    passed = {r["name"] for r in demo.conversion["results"] if r["status"] == "passed"}
+    assert len(demo.bench["edge"]) == len(passed) and not demo.bench["failed"]
+    assert "test accuracy" in (demo.out / "report.md").read_text()

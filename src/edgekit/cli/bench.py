@@ -62,6 +62,15 @@ def bench(ctx, paths, exports, profile, network, runs, url, model_name, no_cloud
         if len(paths) > 1:
             raise ConfigError(f"{bundles[0]} is a bundle folder: bench takes one bundle, or model files",
                               hint="benchmark a bundle alone, or pass its export files")
+        from edgekit.benchmarks.image_bench import is_image_bundle
+
+        if is_image_bundle(paths[0]):  # the tensor harness on its exports, fed its test images
+            _refuse(given, ("network", "url", "model_name", "inputs", "shape", "signature", "baseline", "device"),
+                    "not for an image bundle (its exports are fed its own test images)")
+            report = _bench_image_bundle(paths[0], exports, profile, runs, threads, quick, cloud and not no_cloud, out)
+            if report["failed"]:
+                ctx.exit(1)
+            return
         _refuse(given, FILES_ONLY, "for model files, not a bundle")
         report = _bench_bundle(paths[0], exports, profile, network, runs, url, model_name, no_cloud, quick, out, remote,
                                not no_local)
@@ -144,6 +153,26 @@ def _bench_bundle(bundle, exports, profile, network, runs, url, model_name, no_c
     write_reports(report, out)
     show_summary(report)
     show_device_summary(report)
+    click.echo(f"reports written to {out} (bench.json, bench.md, report.html)")
+    return report
+
+
+def _bench_image_bundle(bundle, exports, profile, runs, threads, quick, cloud, out) -> dict:
+    from edgekit.benchmarks.image_bench import run_image_bench
+    from edgekit.benchmarks.report import write_reports
+    from edgekit.benchmarks.tensor_bench import FileBenchOptions
+
+    options = FileBenchOptions(profile=profile, threads=threads, runs=runs, quick=quick, cloud=cloud)
+    report = run_image_bench(bundle, options, exports=tuple(exports) or None)
+    out = out or bundle / "bench"
+    write_reports(report, out)
+    show_files_summary(report)
+    for r in report["edge"]:
+        if r["status"] == "ok":
+            click.echo(f"{r['name']}: test accuracy {r['metric']['accuracy']:.4f} on {report['task']['test_images']} images")
+    for c in report["cloud"] or []:
+        if c["status"] == "ok":
+            click.echo(f"{c['name']} (cloud): {c['request_bytes']} request bytes per PNG image")
     click.echo(f"reports written to {out} (bench.json, bench.md, report.html)")
     return report
 

@@ -13,8 +13,12 @@ from edgekit.cli.options import print_table
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Run folder (default: ./edgekit-runs/<timestamp>; never overwritten).")
 @click.option("--quick", is_flag=True, help="Smaller search and shorter benchmark (about a minute).")
 @click.option("--no-cloud", is_flag=True, help="Skip the cloud REST baseline.")
-def demo(out, quick, no_cloud):
-    """Run the whole lifecycle on the embedded Auto MPG data and write reports."""
+@click.option("--images", is_flag=True, help="The image lifecycle on digits-images (CNN, uint8 exports, PNG requests).")
+def demo(out, quick, no_cloud, images):
+    """Run the whole lifecycle on the embedded Auto MPG data (or, with --images, on
+    digits-images) and write reports."""
+    if images:
+        return _image_demo(out, quick, no_cloud)
     from edgekit.demo import run_demo
     from edgekit.demo_report import headline
 
@@ -27,5 +31,20 @@ def demo(out, quick, no_cloud):
     print_table("edgekit demo: Auto MPG", ["variant", "KB", "p50 ms", "test RMSE", "cold start ms"], rows)
     for line in headline(result):
         click.echo(line.replace("**", ""))
+    total = sum(result.seconds.values())
+    click.echo(f"reports: {result.out / 'report.md'}, {result.out / 'report.html'}, {result.out / 'bench.json'} ({total:.0f} s)")
+
+
+def _image_demo(out, quick, no_cloud):
+    from edgekit.demo_images import run_image_demo
+
+    result = run_image_demo(out, quick=quick, cloud=not no_cloud)
+    cloud = {c["name"]: c for c in result.bench["cloud"] or [] if c["status"] == "ok"}
+    rows = [(r["name"], f"{r['size_bytes'] / 1024:.1f}", r["latency_ms"]["p50"], r["metric"]["accuracy"],
+             cloud[r["name"]]["latency_ms"]["p50"] if r["name"] in cloud else None,
+             cloud[r["name"]]["request_bytes"] if r["name"] in cloud else None)
+            for r in result.bench["edge"] if r["status"] == "ok"]
+    print_table("edgekit demo --images: digits-images", ["export", "KB", "p50 ms", "test accuracy", "serve p50 ms (PNG)",
+                                                         "request bytes"], rows)
     total = sum(result.seconds.values())
     click.echo(f"reports: {result.out / 'report.md'}, {result.out / 'report.html'}, {result.out / 'bench.json'} ({total:.0f} s)")

@@ -93,3 +93,18 @@ def test_image_demo_writes_the_report_set_from_an_injected_bundle(digits, tmp_pa
     passed = {r["name"] for r in demo.conversion["results"] if r["status"] == "passed"}
     assert len(demo.bench["edge"]) == len(passed) and not demo.bench["failed"]
     assert "test accuracy" in (demo.out / "report.md").read_text()
+
+
+def test_cli_bench_image_bundle(digits, tmp_path):
+    import subprocess
+
+    one = tmp_path / "exports"
+    shutil.copytree(next(digits.exports.glob("onnx-fp32*")), one / "onnx-fp32")
+    run = [sys.executable, "-m", "edgekit", "bench", str(digits.bundle), "--exports", str(one), "--runs", "20",
+           "--out", str(tmp_path / "bench")]
+    done = subprocess.run(run, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "test accuracy" in done.stdout
+    assert json.loads((tmp_path / "bench" / "bench.json").read_text())["edge"][0]["metric"]["accuracy"] > 0
+    wrong = subprocess.run(run[:5] + ["--url", "http://x"], capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 2 and "not for an image bundle" in wrong.stderr

@@ -19,6 +19,8 @@ from edgekit.train.image_card import ImageModelCard, image_metrics, pixel_statis
 from edgekit.train.image_cnn import INPUT_NAME, OUTPUT_NAME, Augmentation, default_augmentation, predict_proba, stages_for
 from edgekit.train.image_data import MIN_PER_CLASS, ImageDataset, load_images, split_indices
 from edgekit.train.image_plots import misclassified
+from edgekit.train.image_mobilenet import (MODELS, check_network_size, default_network_size, mobilenet_trial,
+                                            weights_facts)
 from edgekit.train.image_search import leaderboard, run_search
 
 
@@ -40,8 +42,20 @@ class ImageTrainConfig:
     augment: Augmentation | None = None  # None: default_augmentation for the image size
     time_budget: float | None = None  # seconds after which no new trial starts
     min_per_class: int = MIN_PER_CLASS
+    model: str = "cnn"  # or mobilenet_v2 / mobilenet_v3_small (image_mobilenet)
+    alpha: float = 0.35  # MobileNet width multiplier
+    weights: str | None = None  # local .weights.h5 of a MobileNet backbone: frozen, new head trained
+    fine_tune: bool = False  # after the head, unfreeze the backbone for a few epochs at a lower rate
 
     def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ConfigError(f"unknown image model {self.model!r}", hint=f"choose one of {', '.join(MODELS)}")
+        if self.model == "cnn" and (self.weights is not None or self.fine_tune):
+            raise ConfigError("--weights and --fine-tune are for a MobileNet backbone", hint="pass --model mobilenet_v2")
+        if self.fine_tune and self.weights is None:
+            raise ConfigError("--fine-tune needs --weights (without them the whole network trains from scratch)")
+        if not 0 < self.alpha <= 2:
+            raise ConfigError(f"alpha must be in (0, 2], not {self.alpha}")
         for name in ("n_iter", "epochs", "patience", "batch_size", "min_per_class"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
@@ -88,6 +102,10 @@ def train_images(data: str | os.PathLike, config: ImageTrainConfig | None = None
     config = replace(config, image_size=(dataset.height, dataset.width), channels=dataset.channels, augment=augment)
     index = split_indices(dataset.labels, test_size=config.test_size, validation_size=config.validation_size,
                           seed=config.seed)
+    mobilenet = config.model != "cnn"
+    if mobilenet:
+        config = replace(config, network_size=config.network_size or default_network_size(dataset.height, dataset.width))
+        check_network_size(config.network_size)
     splits = {name: Split(dataset.images[i], dataset.labels[i], dataset.ids[i]) for name, i in index.items()}
     train, validation = splits["train"], splits["validation"]
     with progress("training", total=config.n_iter, show=show_progress) as bar:
@@ -101,7 +119,9 @@ def train_images(data: str | os.PathLike, config: ImageTrainConfig | None = None
             (train.x, train.y), (validation.x, validation.y), len(dataset.class_names), n_iter=config.n_iter,
             epochs=config.epochs, patience=config.patience, batch_size=config.batch_size, augment=config.augment,
             seed=config.seed, separable=config.separable, network_size=config.network_size,
-            time_budget=config.time_budget, on_trial=on_trial, on_epoch=on_epoch)
+            time_budget=config.time_budget, on_trial=on_trial, on_epoch=on_epoch,
+            trial_fit=mobilenet_trial(kind=config.model, alpha=config.alpha, network_size=config.network_size,
+                                      weights=config.weights, fine_tune=config.fine_tune) if mobilenet else None)
         bar.advance()
     board = leaderboard(trials)
     best = board[0]
@@ -114,8 +134,7 @@ def train_images(data: str | os.PathLike, config: ImageTrainConfig | None = None
                "channels": dataset.channels, "channel_order": dataset.channel_order, "pixel_range": [0, 255],
                "dtype": "float32", "layout": "NHWC",
                "note": "raw pixel values 0..255; rescaling (and resizing) are layers of the model"},
-        network={"architecture": "cnn", "stages": stages_for(*work_size), "network_size": list(work_size),
-                 "separable": config.separable, "weights": int(model.count_params())},
+        network=_network_facts(config, work_size, int(model.count_params())),
         winner={"trial": best["trial"], "params": best["params"], "val_accuracy": best["val_accuracy"],
                 "val_loss": best["val_loss"], "selected_by": "best validation accuracy (then loss)"},
         leaderboard=board,
@@ -132,6 +151,15 @@ def train_images(data: str | os.PathLike, config: ImageTrainConfig | None = None
         misclassified=misclassified(splits["test"].y, test_proba, splits["test"].ids, dataset.class_names),
     )
     return ImageTrainResult(card, model, splits, config)
+
+
+def _network_facts(config: ImageTrainConfig, work_size: tuple[int, int], weights: int) -> dict[str, Any]:
+    if config.model == "cnn":
+        return {"architecture": "cnn", "stages": stages_for(*work_size), "network_size": list(work_size),
+                "separable": config.separable, "weights": weights}
+    return {"architecture": config.model, "alpha": config.alpha, "network_size": list(work_size), "weights": weights,
+            "pretrained": weights_facts(config.weights), "fine_tuned": config.fine_tune,
+            "backbone": "keras.applications, include_top=False, new head: global pooling, dropout, softmax"}
 
 
 def _data_facts(dataset: ImageDataset) -> dict[str, Any]:

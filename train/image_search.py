@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgekit.runtime.errors import DataError
-from edgekit.train.image_cnn import Augmentation, CnnParams, build_cnn, fit, min_width, stages_for
+from edgekit.runtime.errors import ConfigError, DataError
+from edgekit.train.image_cnn import Augmentation, CnnParams, FitResult, build_cnn, fit, min_width, stages_for
 
 DEFAULT_PARAMS = CnnParams()
 WIDTHS = (8, 16, 32)
@@ -51,28 +51,45 @@ def search_widths(stages: int) -> tuple[int, ...]:
     return tuple(sorted({max(w, floor) for w in WIDTHS}))
 
 
-def parameter_points(n_iter: int, seed: int, *, separable: bool, stages: int) -> list[CnnParams]:
+def parameter_points(n_iter: int, seed: int, *, separable: bool, stages: int, vary_width: bool = True) -> list[CnnParams]:
     from scipy.stats import loguniform
     from sklearn.model_selection import ParameterSampler
 
     first = replace(DEFAULT_PARAMS, separable=separable, width=max(DEFAULT_PARAMS.width, min_width(stages)))
     space = {"learning_rate": loguniform(*LEARNING_RATE_RANGE), "width": list(search_widths(stages))}
+    if not vary_width:  # a MobileNet's width is its alpha, fixed by the user
+        space.pop("width")
     drawn = ParameterSampler(space, n_iter=max(0, n_iter - 1), random_state=seed)
-    return [first] + [replace(first, width=int(p["width"]), learning_rate=float(p["learning_rate"])) for p in drawn]
+    return [first] + [replace(first, width=int(p.get("width", first.width)), learning_rate=float(p["learning_rate"]))
+                      for p in drawn]
+
+
+def cnn_trial(network_size: tuple[int, int] | None) -> Callable[..., FitResult]:
+    """The default trial: build the small CNN for the point and fit it."""
+
+    def trial(shape, n_classes, params: CnnParams, train, validation, **fit_args) -> FitResult:
+        return fit(build_cnn(shape, n_classes, params, network_size), train, validation, **fit_args)
+
+    return trial
 
 
 def run_search(train: tuple[np.ndarray, np.ndarray], validation: tuple[np.ndarray, np.ndarray], n_classes: int, *,
                n_iter: int, epochs: int, patience: int, batch_size: int, augment: Augmentation, seed: int,
                separable: bool = False, network_size: tuple[int, int] | None = None, time_budget: float | None = None,
                on_trial: Callable[[int, int], None] | None = None,
-               on_epoch: Callable[[int, int], None] | None = None) -> tuple[list[ImageTrial], Any]:
-    """(every trial, the best trial's Keras model); ties go to the lower validation loss."""
+               on_epoch: Callable[[int, int], None] | None = None,
+               trial_fit: Callable[..., FitResult] | None = None) -> tuple[list[ImageTrial], Any]:
+    """(every trial, the best trial's Keras model); ties go to the lower validation loss.
+
+    ``trial_fit`` builds and trains one point (default: ``cnn_trial``; image_mobilenet has its
+    own, which keeps the width fixed)."""
     from edgekit.train.tf_env import import_keras
 
     keras = import_keras()
     shape = tuple(int(d) for d in train[0].shape[1:])
     stages = stages_for(*(network_size or shape[:2]))
-    points = parameter_points(n_iter, seed, separable=separable, stages=stages)
+    points = parameter_points(n_iter, seed, separable=separable, stages=stages, vary_width=trial_fit is None)
+    trial_fit = trial_fit or cnn_trial(network_size)
     started = time.perf_counter()
     trials: list[ImageTrial] = []
     best_model, best = None, None
@@ -85,11 +102,12 @@ def run_search(train: tuple[np.ndarray, np.ndarray], validation: tuple[np.ndarra
         trials.append(trial)
         keras.utils.set_random_seed(seed + number)
         try:
-            model = build_cnn(shape, n_classes, params, network_size)
-            trial.weights = int(model.count_params())
-            result = fit(model, train, validation, epochs=epochs, patience=patience, batch_size=batch_size,
-                         augment=augment, seed=seed + number,
-                         on_epoch=(lambda e, n=number: on_epoch(n, e)) if on_epoch is not None else None)
+            result = trial_fit(shape, n_classes, params, train, validation, epochs=epochs, patience=patience,
+                               batch_size=batch_size, augment=augment, seed=seed + number,
+                               on_epoch=(lambda e, n=number: on_epoch(n, e)) if on_epoch is not None else None)
+            trial.weights = int(result.model.count_params())
+        except ConfigError:  # the user's mistake (a weights file that does not fit), not this trial's
+            raise
         except Exception as exc:  # a trial's failure (out of memory, a bad point) is its row, not the run's end
             trial.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
             continue

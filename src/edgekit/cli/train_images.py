@@ -39,6 +39,13 @@ IMAGE_OPTIONS = [
     click.option("--flip", type=click.Choice(["none", "horizontal", "vertical", "horizontal_and_vertical"]), default="none",
                  show_default=True, help="Images: random flips, with rotation/zoom/translation/brightness/contrast (not for digits or text)."),
     click.option("--no-augment", is_flag=True, help="Images: train without augmentation."),
+    click.option("--model", "image_model", type=click.Choice(["cnn", "mobilenet_v2", "mobilenet_v3_small"]), default="cnn",
+                 show_default=True, help="Images: the network (MobileNets from keras.applications, random or --weights)."),
+    click.option("--alpha", type=click.FloatRange(0, 2, min_open=True), default=0.35, show_default=True,
+                 help="Images: MobileNet width multiplier."),
+    click.option("--weights", "image_weights", type=click.Path(dir_okay=False), default=None, metavar="FILE.weights.h5",
+                 help="Images: local MobileNet backbone weights (frozen; a new head trains). Never downloaded."),
+    click.option("--fine-tune", is_flag=True, help="Images: with --weights, then unfreeze the backbone for a few epochs."),
     click.option("--time-budget", type=click.FloatRange(0), default=None, help="Images: seconds after which no new search trial starts."),
 ]
 
@@ -69,7 +76,8 @@ def train_images_command(data: str, out: Path | None, *, n_iter: int | None, see
         network_size=_size(image["network_size"]), n_iter=n_iter or (1 if quick else ImageTrainConfig.n_iter),
         epochs=image["epochs"] or (QUICK_EPOCHS if quick else ImageTrainConfig.epochs), patience=image["patience"],
         test_size=test_size, validation_size=image["validation_size"], seed=seed, separable=image["separable"],
-        augment=augment, time_budget=image["time_budget"],
+        augment=augment, time_budget=image["time_budget"], model=image["image_model"], alpha=image["alpha"],
+        weights=image["image_weights"], fine_tune=image["fine_tune"],
     )
     result = train_images(data, config)
     path = result.save(out, replace=force)
@@ -84,7 +92,7 @@ def report_image_training(card) -> None:
         "Leaderboard (validation accuracy, higher is better)",
         ["rank", "trial", "val accuracy", "val loss", "epochs", "fit s", "weights", "params"],
         [(r.get("rank", "-"), r["trial"], r["val_accuracy"], r["val_loss"], r["epochs"], r["fit_seconds"], r["weights"],
-          r["error"] or _params(r["params"])) for r in card.leaderboard],
+          r["error"] or _params(r["params"], card.network)) for r in card.leaderboard],
     )
     m = card.test_metrics
     shown = {"accuracy": m["accuracy"], "f1_macro": m["f1_macro"], "f1_weighted": m["f1_weighted"],
@@ -99,6 +107,8 @@ def report_image_training(card) -> None:
             click.echo(f"  {item['file']}: {item['reason']}", err=True)
 
 
-def _params(params: dict) -> str:
+def _params(params: dict, network: dict | None = None) -> str:
+    if network and network.get("architecture", "cnn") != "cnn":  # a MobileNet's width is its fixed alpha
+        return f"alpha={network['alpha']:g}, lr={params['learning_rate']:.2g}"
     return (f"width={params['width']}, lr={params['learning_rate']:.2g}"
             + (", separable" if params.get("separable") else ""))

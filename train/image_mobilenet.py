@@ -33,6 +33,7 @@ MIN_SIDE = 32  # keras.applications refuses smaller inputs
 BACKBONE = "backbone"
 FINE_TUNE_LR_FACTOR = 0.1
 FINE_TUNE_EPOCHS = 5  # at most; early stopping applies as for the head
+BATCH_NORM_MOMENTUM = 0.9
 
 
 def default_network_size(height: int, width: int) -> tuple[int, int]:
@@ -59,6 +60,13 @@ def build_backbone(kind: str, alpha: float, size: tuple[int, int]):
                                                   include_preprocessing=True)
     else:
         raise ConfigError(f"unknown MobileNet {kind!r}", hint=f"choose one of {', '.join(MOBILENETS)}")
+    # keras.applications uses batch-norm momentum 0.999 (V2 and V3): on a small data set
+    # a few hundred steps leave the moving statistics at their start, and validation and
+    # export see a network that answers uniformly (digits, 32x32, 6 epochs: test accuracy 0.10, 0.62 with 0.9).
+    # 0.9 as in the CNN; it is in each layer's config, so the saved model keeps it.
+    for layer in net.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = BATCH_NORM_MOMENTUM
     # A functional model is renamed by rebuilding it: its name is the layer name in ours.
     return keras.Model(net.inputs[0], net.outputs[0], name=BACKBONE)
 

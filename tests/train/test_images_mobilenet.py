@@ -41,10 +41,12 @@ def test_mobilenet_v2_bundle_reloads_safely_and_converts(npz, tmp_path):
     x = bundle.split("test").x.astype(np.float32)
     keras_proba = np.asarray(model(x, training=False))
     np.testing.assert_allclose(keras_proba, np.asarray(result.model(x, training=False)), atol=1e-6)
-    report = convert_image_bundle(bundle.path, options=ForeignOptions(formats=("tflite",), quantizations=("fp32", "int8"),
-                                                                     int8_io="uint8"), show_progress=False)
+    # fp32 only: int8 calibration of a MobileNet costs about a minute here, and a 1-epoch model's int8 gate means
+    # little; the int8 path is the same code the CNN's tests cover.
+    report = convert_image_bundle(bundle.path, options=ForeignOptions(formats=("tflite",), quantizations=("fp32",)),
+                                  show_progress=False)
     status = {r.name: r.status for r in report.results}
-    assert set(status) == {"tflite-fp32", "tflite-int8"} and all(r.path for r in report.results), status
+    assert status == {"tflite-fp32": "passed"} and all(r.path for r in report.results), status
     fp32 = next((Path(report.out) / "tflite-fp32").glob("model.*"))
     tflite, details = bare_litert(fp32, x)
     assert details["shape"][-1] == 1  # grayscale in: the model repeats the channel itself

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 
 from edgekit.runtime.errors import DataError, ModelLoadError
 from edgekit.runtime.image_stats import image_statistics, statistic_names
+from edgekit.runtime.io import file_sha256
 
 REFERENCE_FILE = "image_reference.json"
 REFERENCE_VERSION = 1
@@ -175,23 +175,17 @@ def find_model(bundle, model_ids: Sequence[str]):
     if exports.is_dir():
         for file in sorted(exports.glob("*/model.*")):
             if file.suffix.lower() in MODEL_SUFFIXES and file.parent.name != "rejected":
-                candidates[_sha256(file)] = file
+                candidates[file_sha256(file)] = file
     source = bundle.model_file
     for model_id in wanted:
         if model_id in candidates:
             file = candidates[model_id]
             return model_id, f"export {file.parent.name}", _export_probabilities(file)
-        if source.is_file() and model_id == _sha256(source):
+        if source.is_file() and model_id == file_sha256(source):
             return model_id, "the Keras source model", _keras_probabilities(bundle)
     return None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _export_probabilities(file: Path):

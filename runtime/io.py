@@ -11,6 +11,7 @@ import contextlib
 import csv
 import errno
 import glob
+import hashlib
 import os
 import socket
 import shutil
@@ -74,6 +75,15 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks (model files can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

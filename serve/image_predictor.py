@@ -10,7 +10,6 @@ pixels of the model's size. Called from the server's one model thread only.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Callable, Hashable, Mapping
@@ -18,6 +17,7 @@ from typing import Any, Callable, Hashable, Mapping
 import numpy as np
 
 from edgekit.runtime.errors import SchemaError
+from edgekit.runtime.io import file_sha256
 from edgekit.serve.predictors import PLATFORMS, Outputs, check_name
 
 PIXELS = "pixels"  # the one payload array the batcher merges and the model thread reads
@@ -106,14 +106,6 @@ def from_image_bundle(path: str | os.PathLike, *, name: str | None = None) -> Im
         return call(tf.constant(pixels.astype(np.float32))).numpy()
 
     return ImagePredictor(probabilities, name=name or Path(path).name, platform=PLATFORMS["keras"],
-                          model_id=_sha256(bundle.model_file), height=spec["height"], width=spec["width"],
+                          model_id=file_sha256(bundle.model_file), height=spec["height"], width=spec["width"],
                           channels=spec["channels"], channel_order=spec["channel_order"],
                           class_names=tuple(bundle.card.class_names), input_name=spec.get("name", "image"))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

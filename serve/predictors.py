@@ -23,6 +23,7 @@ import numpy as np
 
 from edgekit.runtime.errors import ConfigError, ModelLoadError
 from edgekit.runtime.inputs import to_columns
+from edgekit.runtime.io import file_sha256
 from edgekit.runtime.schema import Schema
 
 MODEL_SUFFIXES = (".tflite", ".onnx", ".ort")
@@ -121,7 +122,7 @@ class ExportPredictor(Predictor):
         self.schema = model.schema
         self.task = model.task
         self.labels = tuple(model.labels) if model.labels is not None else None
-        self.model_id = model.manifest.sha256 or _file_sha256(model.path)
+        self.model_id = model.manifest.sha256 or file_sha256(model.path)
         self._has_probabilities = "probabilities" in model.manifest.outputs
 
     @property
@@ -279,12 +280,6 @@ def _compare_schemas(bundle_schema: Schema, export_schema: Schema, bundle: Path,
             f"{export.name} takes features {export_schema.names}, but bundle {bundle} has {bundle_schema.names}",
             hint="export this bundle again, or pass the bundle the export was made from",
         )
-
-
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def check_name(name: str) -> str:

@@ -18,8 +18,6 @@ import base64
 import io
 import json
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,10 +27,10 @@ import numpy as np
 from edgekit.benchmarks.cloud import CloudSettings, _drive, running_server
 from edgekit.benchmarks.edge import BenchmarkError
 from edgekit.benchmarks.tensor_bench import FileBenchOptions, add_cloud_comparison, run_files_bench
+from edgekit.benchmarks.tensor_cloud import MODEL_NAME, infer_once
 from edgekit.console import progress
 
 CARD_FILE = "image_card.json"
-MODEL_NAME = "model"
 CLOUD_IMAGES = 16  # distinct PNG request bodies, cycled by the load client
 
 
@@ -120,15 +118,7 @@ def png_body(image: np.ndarray) -> bytes:
 
 
 def _served_labels(url: str, body: bytes) -> list[str]:
-    request = urllib.request.Request(f"{url}/v2/models/{MODEL_NAME}/infer", data=body,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answer = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        raise BenchmarkError(f"edgekit serve answered {exc.code}: {exc.read().decode('utf-8', 'replace')[:300]}") from exc
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise BenchmarkError(f"edgekit serve did not answer the infer request: {exc}") from exc
+    answer = infer_once(url, body)
     label = next((o for o in answer.get("outputs", []) if isinstance(o, dict) and o.get("name") == "label"), None)
     if label is None:
         raise BenchmarkError("edgekit serve's answer has no 'label' output")

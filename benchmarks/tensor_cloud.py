@@ -49,19 +49,24 @@ def saved_arrays(path: Path, prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix):]: data[k] for k in data.files if k.startswith(prefix)}
 
 
-def check_response(url: str, body: bytes, saved: Path) -> bool:
-    """Send one request; raise BenchmarkError unless it answers 200 with every output.
-    Returns whether the values equal the on-device outputs (raw or dequantised)."""
+def infer_once(url: str, body: bytes) -> dict:
+    """POST one V2 infer request to ``edgekit serve``; its JSON answer, or BenchmarkError."""
     request = urllib.request.Request(f"{url}/v2/models/{MODEL_NAME}/infer", data=body,
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
-            answer = json.loads(response.read())
+            return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", "replace").strip()
         raise BenchmarkError(f"edgekit serve answered {exc.code}: {detail[:300]}") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise BenchmarkError(f"edgekit serve did not answer the infer request: {exc}") from exc
+
+
+def check_response(url: str, body: bytes, saved: Path) -> bool:
+    """Send one request; raise BenchmarkError unless it answers 200 with every output.
+    Returns whether the values equal the on-device outputs (raw or dequantised)."""
+    answer = infer_once(url, body)
     got = {o["name"]: o for o in answer.get("outputs", []) if isinstance(o, dict) and "name" in o}
     expected = [saved_arrays(saved, "raw:"), saved_arrays(saved, "output:")]
     missing = sorted(set(expected[0]) - set(got))

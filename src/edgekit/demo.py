@@ -37,16 +37,22 @@ def default_out() -> Path:
     return Path("edgekit-runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
+def new_run_folder(out: Path | None) -> Path:
+    """The demo's output folder, created; an existing one is refused (a demo never overwrites a run)."""
+    out = Path(out) if out is not None else default_out()
+    if out.exists():
+        raise ConfigError(f"{out} already exists; a demo never overwrites an earlier run", hint="choose another --out")
+    out.mkdir(parents=True)
+    return out
+
+
 def run_demo(out: Path | None = None, *, quick: bool = False, cloud: bool = True, show_progress: bool | None = None) -> DemoResult:
     from edgekit.benchmarks.api import BenchOptions, run_bench
     from edgekit.convert import ConvertOptions, convert
     from edgekit.demo_report import write_demo_reports
     from edgekit.train import TrainConfig, train
 
-    out = Path(out) if out is not None else default_out()
-    if out.exists():
-        raise ConfigError(f"{out} already exists; a demo never overwrites an earlier run", hint="choose another --out")
-    out.mkdir(parents=True)
+    out = new_run_folder(out)
     seconds: dict[str, float] = {}
 
     started = time.perf_counter()

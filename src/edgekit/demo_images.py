@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.runtime.errors import ConfigError
 
 DATASET = "digits-images"
 QUICK = {"n_iter": 1, "epochs": 15, "patience": 4}
@@ -39,14 +38,11 @@ def run_image_demo(out: Path | None = None, *, quick: bool = False, cloud: bool 
     from edgekit.benchmarks.report import write_reports
     from edgekit.benchmarks.tensor_bench import FileBenchOptions
     from edgekit.convert.image_bundle import convert_image_bundle
-    from edgekit.demo import default_out
+    from edgekit.demo import new_run_folder
     from edgekit.train.image_api import ImageTrainConfig, train_images
     from edgekit.train.image_bundle import load_image_bundle
 
-    out = Path(out) if out is not None else default_out()
-    if out.exists():
-        raise ConfigError(f"{out} already exists; a demo never overwrites an earlier run", hint="choose another --out")
-    out.mkdir(parents=True)
+    out = new_run_folder(out)
     seconds: dict[str, float] = {}
 
     started = time.perf_counter()
